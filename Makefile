@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= demo-password-123
+
+.PHONY: run test lint typecheck pytest install redis bench soak fuzz clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e . --group site --group test --group lint
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Start the machine's redis-server on 127.0.0.1:6379 when nothing answers there.
+redis:
+	@$(BIN)/python -c "import redis,os,sys; redis.Redis.from_url(os.environ.get('REDIS_URL','redis://127.0.0.1:6379/0'), socket_connect_timeout=1).ping()" 2>/dev/null \
+	  || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+
+run: install redis
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_demo_user --username $(DEMO_USER) --password $(DEMO_PASSWORD)
+	@echo
+	@echo "  Site:     http://$(HOST):$(PORT)/   (demo page)"
+	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Log in as '$(DEMO_USER)' with password '$(DEMO_PASSWORD)' (also a superuser for /admin/)."
+	@echo
+	DEBUG=1 $(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: install
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,36 @@
+"""The site's URLs: the API under /api/, its schema and docs, and the admin."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("tokens.urls")),
+    path("api/user/", include("accounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+
+def json_not_found(request: HttpRequest, exception: Any = None) -> JsonResponse:
+    """Answer unknown URLs with the API's JSON error shape."""
+    return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    """Answer an unhandled error with the API's JSON error shape (and no stack trace)."""
+    return JsonResponse({"code": "server_error", "detail": "Internal server error."}, status=500)
+
+
+def json_bad_request(request: HttpRequest, exception: Any = None) -> JsonResponse:
+    """Answer a request Django refused before any view (for example a too large body)."""
+    return JsonResponse({"code": "bad_request", "detail": "Bad request."}, status=400)
+
+
+handler404 = json_not_found
+handler500 = json_server_error
+handler400 = json_bad_request

@@ -1,0 +1,55 @@
+"""Test settings: the site's settings on a Redis that pytest-redis starts, and a shared SQLite file.
+
+The Redis port and database path are chosen once per test run and passed through the
+environment, so gunicorn workers started by the tests use the same Redis and database.
+Variables named TEST_* let a test start a server with short lifetimes or other TOKENS values.
+"""
+
+import os
+import socket
+import tempfile
+from datetime import timedelta
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(_free_port())))
+os.environ["REDIS_URL"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/0"
+TEST_DB_PATH = os.environ.setdefault(
+    "TOKENS_TEST_DB", os.path.join(tempfile.mkdtemp(prefix="tokens-test-"), "db.sqlite3")
+)
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = f"sqlite:///{TEST_DB_PATH}"
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import DATABASES, SIMPLE_JWT, TOKENS  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The test database is a file so that gunicorn workers see what the tests write.
+    DATABASES["default"]["TEST"] = {"NAME": TEST_DB_PATH}
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Fast hashing: tests log in thousands of times.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _seconds(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else None
+
+
+SIMPLE_JWT = {**SIMPLE_JWT}
+TOKENS = {**TOKENS}
+if (access := _seconds("TEST_ACCESS_SECONDS")) is not None:
+    SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=access)
+if (refresh := _seconds("TEST_REFRESH_SECONDS")) is not None:
+    SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] = timedelta(seconds=refresh)
+if (grace := _seconds("TEST_GRACE_SECONDS")) is not None:
+    TOKENS["ROTATION_GRACE_PERIOD"] = timedelta(seconds=grace)
+if os.environ.get("TEST_MAX_SESSIONS"):
+    TOKENS["MAX_SESSIONS_PER_USER"] = int(os.environ["TEST_MAX_SESSIONS"])

@@ -1,0 +1,1 @@
+"""Silent-refresh JWT sessions for Django REST framework, built on simplejwt."""

@@ -1,0 +1,64 @@
+"""The `TOKENS` settings, with their defaults, read live on every access.
+
+Lifetimes and signing are simplejwt's (`SIMPLE_JWT`); this module never duplicates them. Nothing
+here is cached, so `override_settings` and pytest-django's `settings` fixture take effect at once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    # Replaying the immediately previous refresh token within this window returns the same
+    # successor instead of counting as reuse, so concurrent refreshes never log a user out.
+    "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
+    # Hard cap on a session's total life, whatever the rotations.
+    "SESSION_MAX_AGE": timedelta(days=30),
+    # When a login would exceed this many live sessions, the least recently used one ends.
+    "MAX_SESSIONS_PER_USER": None,
+    # Dotted path of the session store class.
+    "STORE": "tokens.stores.redis.RedisStore",
+    # django-redis cache alias whose connection the Redis store uses.
+    "CACHE_ALIAS": "default",
+    # Prefix of every Redis key the store writes.
+    "KEY_PREFIX": "tokens",
+    # Longest user agent recorded with a session; longer ones are cut.
+    "USER_AGENT_MAX_LENGTH": 256,
+    # Refresh-token cookie (browser clients that log in with "use_cookie": true).
+    "REFRESH_COOKIE_NAME": "refresh_token",
+    "REFRESH_COOKIE_PATH": "/api/auth/",
+    "REFRESH_COOKIE_DOMAIN": None,
+    "REFRESH_COOKIE_SAMESITE": "Lax",
+    # None: Secure unless the request is plain HTTP while DEBUG is on.
+    "REFRESH_COOKIE_SECURE": None,
+}
+
+
+class TokensSettings:
+    """Attribute access to `settings.TOKENS`, falling back to `DEFAULTS`."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown TOKENS setting: {name!r}")
+        user_settings = getattr(django_settings, "TOKENS", None) or {}
+        return user_settings.get(name, DEFAULTS[name])
+
+    @property
+    def grace_seconds(self) -> float:
+        """Return the rotation grace period in seconds."""
+        return _seconds(self.ROTATION_GRACE_PERIOD)
+
+    @property
+    def max_age_seconds(self) -> int:
+        """Return the session max age in whole seconds."""
+        return int(_seconds(self.SESSION_MAX_AGE))
+
+
+def _seconds(value: timedelta | float | int) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+tokens_settings = TokensSettings()

@@ -1,0 +1,226 @@
+"""Domain errors (plain exceptions) and the API errors views translate them into.
+
+Services and stores raise the plain `TokensError` subclasses. Views and the authentication class
+turn them into DRF exceptions whose `default_code` is the stable `code` of the JSON error body.
+`exception_handler` makes every error body of the API `{"code": ..., "detail": ...}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+# --- Domain errors -------------------------------------------------------------------------
+
+
+class TokensError(Exception):
+    """Base class of the errors `tokens.services` and the stores raise."""
+
+    code = "tokens_error"
+
+
+class StoreUnavailable(TokensError):
+    """The session store (Redis) could not be reached in time."""
+
+    code = "store_unavailable"
+
+
+class TokenInvalid(TokensError):
+    """The token is malformed, badly signed, of the wrong type, or not ours."""
+
+    code = "token_invalid"
+
+
+class TokenExpired(TokensError):
+    """The token's `exp` has passed."""
+
+    code = "token_expired"
+
+
+class TokenReused(TokensError):
+    """A rotated-away refresh token was presented after the grace window: the session is ended."""
+
+    code = "refresh_token_reused"
+
+
+class SessionRevoked(TokensError):
+    """The token's session no longer exists (logged out, revoked, expired or evicted)."""
+
+    code = "session_revoked"
+
+
+class SessionNotFound(TokensError):
+    """No live session with this id belongs to this user."""
+
+    code = "session_not_found"
+
+
+# --- API errors ----------------------------------------------------------------------------
+
+
+class TokensAPIException(exceptions.APIException):
+    """An API error whose JSON body may carry extra members (for example RFC 6749 `error`)."""
+
+    extra: dict[str, Any] | None = None
+
+    def __init__(self, detail: Any = None, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, code)
+        if extra:
+            self.extra = extra
+
+
+class InvalidCredentials(TokensAPIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("Unable to log in with the provided credentials.")
+    default_code = "invalid_credentials"
+
+
+class InvalidRequest(TokensAPIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The request is malformed.")
+    default_code = "invalid_request"
+
+
+class ServiceUnavailable(TokensAPIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The session store is unavailable. Try again shortly.")
+    default_code = "store_unavailable"
+
+
+class RefreshTokenError(TokensAPIException):
+    """Any refresh failure: 403, so clients know to log in again rather than refresh."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("The refresh token is invalid.")
+    default_code = "refresh_token_invalid"
+
+
+class AccessTokenError(exceptions.AuthenticationFailed):
+    """Any access-token failure: 401 with `WWW-Authenticate: Bearer`."""
+
+    default_detail = _("The access token is invalid.")
+    default_code = "access_token_invalid"
+
+
+class SessionNotFoundError(TokensAPIException):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = _("No such session.")
+    default_code = "session_not_found"
+
+
+_REFRESH_DETAILS = {
+    TokenInvalid: ("refresh_token_invalid", _("The refresh token is invalid.")),
+    TokenExpired: ("refresh_token_expired", _("The refresh token has expired.")),
+    TokenReused: (
+        "refresh_token_reused",
+        _("The refresh token was already used; the session has been ended."),
+    ),
+    SessionRevoked: ("session_revoked", _("The session has ended. Log in again.")),
+}
+
+_ACCESS_DETAILS = {
+    TokenInvalid: ("access_token_invalid", _("The access token is invalid.")),
+    TokenExpired: ("access_token_expired", _("The access token has expired.")),
+    TokenReused: ("session_revoked", _("The session has ended. Log in again.")),
+    SessionRevoked: ("session_revoked", _("The session has ended. Log in again.")),
+}
+
+
+def refresh_failure(exc: TokensError) -> tuple[str, Any]:
+    """Return the API `code` and `detail` of a domain error met while refreshing."""
+    return _REFRESH_DETAILS.get(type(exc), _REFRESH_DETAILS[TokenInvalid])
+
+
+def refresh_error(exc: TokensError) -> exceptions.APIException:
+    """Translate a domain error met while refreshing into its 403 (or 503) API error."""
+    if isinstance(exc, StoreUnavailable):
+        return ServiceUnavailable()
+    code, detail = refresh_failure(exc)
+    return RefreshTokenError(detail, code)
+
+
+def access_error(exc: TokensError) -> exceptions.APIException:
+    """Translate a domain error met while authenticating into its 401 (or 503) API error."""
+    if isinstance(exc, StoreUnavailable):
+        return ServiceUnavailable()
+    code, detail = _ACCESS_DETAILS.get(type(exc), _ACCESS_DETAILS[TokenInvalid])
+    return AccessTokenError(detail, code)
+
+
+# --- The exception handler -----------------------------------------------------------------
+
+_CODE_OVERRIDES = {
+    exceptions.ParseError: "invalid_json",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.Throttled: "throttled",
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render every API error as `{"code": ..., "detail": ...}` (validation errors add `errors`).
+
+    Set it as REST_FRAMEWORK["EXCEPTION_HANDLER"]. A wrong content type answers 400, not 415,
+    and a store outage raised from any view answers 503 `store_unavailable`.
+    """
+    # Imported here: rest_framework.views loads the authentication classes, which import us.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, StoreUnavailable):
+        exc = ServiceUnavailable()
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+
+    body: dict[str, Any]
+    if isinstance(exc, exceptions.ValidationError):
+        body = {
+            "code": "invalid_request",
+            "detail": _first_message(exc.detail),
+            "errors": exc.detail,
+        }
+    else:
+        code = _code_of(exc)
+        body = {"code": code, "detail": _first_message(exc.detail)}
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        response.status_code = status.HTTP_400_BAD_REQUEST
+    if isinstance(exc, TokensAPIException) and exc.extra:
+        body.update(exc.extra)
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        body["retry_after"] = int(wait + 0.999)
+    response.data = body
+    return response
+
+
+def _code_of(exc: exceptions.APIException) -> str:
+    for exc_class, code in _CODE_OVERRIDES.items():
+        if type(exc) is exc_class:
+            return code
+    codes = exc.get_codes()
+    while isinstance(codes, dict | list) and codes:
+        codes = next(iter(codes.values())) if isinstance(codes, dict) else codes[0]
+    return codes if isinstance(codes, str) else exc.default_code
+
+
+def _first_message(detail: Any) -> str:
+    while isinstance(detail, dict | list) and detail:
+        if isinstance(detail, dict):
+            key, value = next(iter(detail.items()))
+            message = _first_message(value)
+            return message if key in ("detail", "non_field_errors") else f"{key}: {message}"
+        detail = detail[0]
+    return str(detail)

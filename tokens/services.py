@@ -1,0 +1,269 @@
+"""Log in, rotate, authenticate and revoke: the one API every caller uses.
+
+Views, the authentication class, admin actions, management commands and signal receivers all
+call these functions; none of them talks to the store directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
+from django.http import HttpRequest
+
+from . import signals
+from .conf import tokens_settings
+from .exceptions import SessionRevoked, TokenExpired, TokenInvalid, TokenReused
+from .stores import SessionRecord, get_store
+from .tokens import (
+    SessionAccessToken,
+    SessionRefreshToken,
+    SessionToken,
+    decode,
+    jwt_api_settings,
+    mint_access,
+    mint_refresh,
+)
+
+security_logger = logging.getLogger("django.security.tokens")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """A fresh access token and refresh token for one session."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    session_id: str
+
+    def as_response(self, *, include_refresh: bool = True) -> dict[str, Any]:
+        """Return the RFC 6749 §5.1 response body."""
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": self.access_token,
+            "expires_in": self.expires_in,
+        }
+        if include_refresh:
+            body["refresh_token"] = self.refresh_token
+        body["refresh_expires_in"] = self.refresh_expires_in
+        return body
+
+
+def user_key(user: Any) -> str:
+    """Return the store's id for a user (its simplejwt USER_ID_FIELD, as a string)."""
+    return str(_user_claim(user))
+
+
+def _user_claim(user: Any) -> Any:
+    value = getattr(user, jwt_api_settings().USER_ID_FIELD)
+    return value if isinstance(value, int) else str(value)
+
+
+def _seconds(value: Any) -> int:
+    return int(value.total_seconds())
+
+
+def _client_meta(request: HttpRequest | None) -> tuple[str, str]:
+    if request is None:
+        return "", ""
+    ip = request.META.get("REMOTE_ADDR", "") or ""
+    agent = request.META.get("HTTP_USER_AGENT", "") or ""
+    return ip[:45], agent[: tokens_settings.USER_AGENT_MAX_LENGTH]
+
+
+def login(user: Any, *, request: HttpRequest | None = None) -> TokenPair:
+    """Start a session for an authenticated user and return its first token pair."""
+    now = time.time()
+    issued = int(now)
+    refresh_lifetime = _seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME)
+    expires = min(issued + refresh_lifetime, issued + tokens_settings.max_age_seconds)
+    session_id = secrets.token_urlsafe(12)
+    claim = _user_claim(user)
+    refresh = mint_refresh(
+        claim, session_id, jti=uuid.uuid4().hex, issued_at=issued, expires_at=expires
+    )
+    ip, agent = _client_meta(request)
+    record = SessionRecord(
+        session_id=session_id,
+        user_id=str(claim),
+        created_at=now,
+        last_used_at=now,
+        expires_at=expires,
+        ip=ip,
+        user_agent=agent,
+        current_jti=refresh.jti,
+        current_iat=issued,
+    )
+    evicted = get_store().create(record, max_sessions=tokens_settings.MAX_SESSIONS_PER_USER)
+    for ended in evicted:
+        signals.session_revoked.send(
+            sender=type(user),
+            user_id=str(claim),
+            session_id=ended,
+            reason="max_sessions",
+            request=request,
+        )
+    signals.session_created.send(
+        sender=type(user), user=user, session_id=session_id, request=request
+    )
+    user_logged_in.send(sender=type(user), request=request, user=user)
+    return _pair(claim, session_id, refresh, expires, now)
+
+
+def _pair(
+    claim: Any, session_id: str, refresh: SessionRefreshToken, expires: int, now: float
+) -> TokenPair:
+    access = mint_access(claim, session_id)
+    return TokenPair(
+        access_token=str(access),
+        refresh_token=str(refresh),
+        expires_in=_seconds(jwt_api_settings().ACCESS_TOKEN_LIFETIME),
+        refresh_expires_in=max(0, int(expires - now)),
+        session_id=session_id,
+    )
+
+
+def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair:
+    """Trade a refresh token for a new pair, atomically.
+
+    Raise `TokenInvalid`, `TokenExpired`, `SessionRevoked`, or `TokenReused` (after ending the
+    session) when the token cannot be used.
+    """
+    token = decode(raw_refresh, SessionRefreshToken)
+    now = time.time()
+    rotation = get_store().rotate(
+        token.user_id,
+        token.session_id,
+        token.jti,
+        new_jti=uuid.uuid4().hex,
+        now=now,
+        lifetime=_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME),
+        grace=tokens_settings.grace_seconds,
+        max_age=tokens_settings.max_age_seconds,
+    )
+    sender = get_user_model()
+    if rotation.outcome == "reused":
+        security_logger.warning(
+            "Refresh token reuse detected: user %s, session %s; the session was ended.",
+            token.user_id,
+            token.session_id,
+        )
+        signals.refresh_token_reused.send(
+            sender=sender, user_id=token.user_id, session_id=token.session_id, request=request
+        )
+        signals.session_revoked.send(
+            sender=sender,
+            user_id=token.user_id,
+            session_id=token.session_id,
+            reason="reuse",
+            request=request,
+        )
+        raise TokenReused()
+    if rotation.outcome == "revoked":
+        raise SessionRevoked()
+    if rotation.outcome == "expired":
+        raise TokenExpired()
+    claim = token[jwt_api_settings().USER_ID_CLAIM]
+    refresh = mint_refresh(
+        claim,
+        token.session_id,
+        jti=rotation.jti,
+        issued_at=rotation.issued_at,
+        expires_at=rotation.expires_at,
+    )
+    if rotation.outcome == "rotated":
+        signals.session_rotated.send(
+            sender=sender, user_id=token.user_id, session_id=token.session_id, request=request
+        )
+    return _pair(claim, token.session_id, refresh, rotation.expires_at, now)
+
+
+def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:
+    """Return the validated access token if its session is live; raise a `TokensError` if not."""
+    token = decode(raw_access, SessionAccessToken)
+    if not get_store().is_live(token.user_id, token.session_id, time.time()):
+        raise SessionRevoked()
+    return token  # type: ignore[return-value]
+
+
+def refresh_token_session(raw_refresh: str) -> SessionToken:
+    """Return the validated refresh token (signature, type, expiry), without using it."""
+    return decode(raw_refresh, SessionRefreshToken)
+
+
+def end_session(
+    user_id: str, session_id: str, *, reason: str, request: HttpRequest | None = None
+) -> bool:
+    """End one session and its access tokens at once; return whether it was live."""
+    ended = get_store().delete(user_id, session_id)
+    if ended:
+        signals.session_revoked.send(
+            sender=get_user_model(),
+            user_id=user_id,
+            session_id=session_id,
+            reason=reason,
+            request=request,
+        )
+    return ended
+
+
+def end_all_sessions(
+    user_id: str, *, reason: str, keep: str | None = None, request: HttpRequest | None = None
+) -> list[str]:
+    """End every session of a user (but `keep`) in one step; return the ended session ids."""
+    ended = get_store().delete_all(user_id, keep=keep)
+    _announce(user_id, ended, reason, request)
+    return ended
+
+
+def _announce(
+    user_id: str, session_ids: Iterable[str], reason: str, request: HttpRequest | None
+) -> None:
+    sender = get_user_model()
+    for session_id in session_ids:
+        signals.session_revoked.send(
+            sender=sender, user_id=user_id, session_id=session_id, reason=reason, request=request
+        )
+
+
+def logout(token: SessionToken, *, request: HttpRequest | None = None, user: Any = None) -> bool:
+    """End the session a (validated) access or refresh token belongs to."""
+    ended = end_session(token.user_id, token.session_id, reason="logout", request=request)
+    if ended:
+        if user is None:
+            user = (
+                get_user_model()
+                ._default_manager.filter(
+                    **{jwt_api_settings().USER_ID_FIELD: token[jwt_api_settings().USER_ID_CLAIM]}
+                )
+                .first()
+            )
+        user_logged_out.send(sender=get_user_model(), request=request, user=user)
+    return ended
+
+
+def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | None = None) -> bool:
+    """RFC 7009: end the session of a valid access or refresh token; ignore anything else."""
+    classes: list[type[SessionToken]] = [SessionRefreshToken, SessionAccessToken]
+    if hint == "access_token":
+        classes.reverse()
+    for token_class in classes:
+        try:
+            token = decode(raw, token_class)
+        except (TokenInvalid, TokenExpired):
+            continue
+        return end_session(token.user_id, token.session_id, reason="revoke", request=request)
+    return False
+
+
+def list_sessions(user: Any) -> list[SessionRecord]:
+    """Return the user's live sessions, newest first."""
+    return get_store().sessions(user_key(user), time.time())

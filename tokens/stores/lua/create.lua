@@ -1,0 +1,34 @@
+-- Add a session to a user's hash, pruning expired ones and, past max_sessions, the least
+-- recently used. KEYS[1]: the user's session hash.
+-- ARGV: session id, record (JSON array), now, max sessions (0: no limit), expires_at.
+-- Record layout: 1 cur_jti, 2 cur_iat, 3 prev_jti, 4 grace_until, 5 created, 6 last_used,
+-- 7 expires, 8 ip, 9 user agent.
+local now = tonumber(ARGV[3])
+local max = tonumber(ARGV[4])
+local live = {}
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local rec = cjson.decode(fields[i + 1])
+  if tonumber(rec[7]) <= now then
+    redis.call('HDEL', KEYS[1], fields[i])
+  else
+    live[#live + 1] = {fields[i], tonumber(rec[6]), tonumber(rec[5])}
+  end
+end
+local evicted = {}
+if max > 0 and #live >= max then
+  table.sort(live, function(a, b)
+    if a[2] == b[2] then return a[3] < b[3] end
+    return a[2] < b[2]
+  end)
+  for i = 1, #live - max + 1 do
+    redis.call('HDEL', KEYS[1], live[i][1])
+    evicted[#evicted + 1] = live[i][1]
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = math.ceil(tonumber(ARGV[5]) - now)
+if redis.call('TTL', KEYS[1]) < ttl then
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+return evicted

@@ -1,0 +1,247 @@
+"""Thin views over `tokens.services`: validate input, call one service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .authentication import SessionJWTAuthentication
+from .exceptions import (
+    InvalidCredentials,
+    InvalidRequest,
+    ServiceUnavailable,
+    StoreUnavailable,
+    TokensError,
+    refresh_error,
+    refresh_failure,
+)
+from .serializers import (
+    DetailSerializer,
+    ErrorSerializer,
+    LoginSerializer,
+    LogoutSerializer,
+    OAuthErrorSerializer,
+    OAuthTokenRequestSerializer,
+    RefreshSerializer,
+    RevokeSerializer,
+    TokenPairSerializer,
+)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def token_response(pair: services.TokenPair) -> Response:
+    """Return a token pair as an uncacheable 200 response."""
+    return Response(pair.as_response(), headers=NO_STORE)
+
+
+def check_credentials(request: Request, username: str, password: str) -> Any:
+    """Return the user these credentials belong to, or raise `InvalidCredentials`.
+
+    Django's `authenticate` runs the hasher for unknown usernames too and sends
+    `user_login_failed` with the password scrubbed.
+    """
+    user = authenticate(request._request, username=username, password=password)
+    if user is None:
+        raise InvalidCredentials()
+    return user
+
+
+def _errors(code: str, detail: str, *statuses: int) -> dict[int, OpenApiResponse]:
+    return {s: OpenApiResponse(ErrorSerializer, description=f"{code}: {detail}") for s in statuses}
+
+
+class PublicView(APIView):
+    """An endpoint that reads its credentials from the body, not from a bearer header."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+
+class LoginView(PublicView):
+    """Exchange a username and password for a new session's access and refresh tokens."""
+
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: TokenPairSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer, description="invalid_credentials, invalid_request"
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = check_credentials(
+            request, data.validated_data["username"], data.validated_data["password"]
+        )
+        return token_response(services.login(user, request=request._request))
+
+
+class RefreshView(PublicView):
+    """Trade a refresh token for a new pair. The old refresh token stops working (rotation)."""
+
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={
+            200: TokenPairSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid_request"),
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="refresh_token_invalid, refresh_token_expired, refresh_token_reused, "
+                "session_revoked: log in again",
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            pair = services.rotate(data.validated_data["refresh_token"], request=request._request)
+        except TokensError as exc:
+            raise refresh_error(exc) from exc
+        return token_response(pair)
+
+
+class OAuthTokenView(PublicView):
+    """RFC 6749 token endpoint for generic OAuth 2.0 clients: password and refresh_token grants."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request={
+            "application/json": OAuthTokenRequestSerializer,
+            "application/x-www-form-urlencoded": OAuthTokenRequestSerializer,
+        },
+        responses={
+            200: TokenPairSerializer,
+            400: OpenApiResponse(
+                OAuthErrorSerializer,
+                description="error: invalid_request, invalid_grant, unsupported_grant_type",
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = OAuthTokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        grant = fields["grant_type"]
+        if grant == "password":
+            if not fields.get("username") or "password" not in fields:
+                raise InvalidRequest("username and password are required.", error="invalid_request")
+            try:
+                user = check_credentials(request, fields["username"], fields["password"])
+            except InvalidCredentials as exc:
+                raise InvalidCredentials(error="invalid_grant") from exc
+            return token_response(services.login(user, request=request._request))
+        if grant == "refresh_token":
+            if not fields.get("refresh_token"):
+                raise InvalidRequest("refresh_token is required.", error="invalid_request")
+            try:
+                pair = services.rotate(fields["refresh_token"], request=request._request)
+            except StoreUnavailable as exc:
+                raise ServiceUnavailable() from exc
+            except TokensError as exc:
+                code, detail = refresh_failure(exc)
+                raise InvalidRequest(detail, code, error="invalid_grant") from exc
+            return token_response(pair)
+        raise InvalidRequest(
+            f"Unsupported grant_type {grant!r}.",
+            "unsupported_grant_type",
+            error="unsupported_grant_type",
+        )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # RFC 6749 §5.2: every 400 from this endpoint names an `error`.
+        response = super().handle_exception(exc)
+        if response.status_code == status.HTTP_400_BAD_REQUEST and isinstance(response.data, dict):
+            response.data.setdefault("error", "invalid_request")
+            response.data.setdefault("error_description", response.data.get("detail", ""))
+        return response
+
+
+class RevokeView(PublicView):
+    """RFC 7009: revoking either token of a session ends the session. Always 200."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request={
+            "application/json": RevokeSerializer,
+            "application/x-www-form-urlencoded": RevokeSerializer,
+        },
+        responses={
+            200: DetailSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid_request"),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = RevokeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.revoke_token(
+            data.validated_data["token"],
+            hint=data.validated_data.get("token_type_hint"),
+            request=request._request,
+        )
+        return Response({"detail": "Token revoked."}, headers=NO_STORE)
+
+
+class LogoutView(APIView):
+    """End the current session, named by the bearer access token or a refresh token in the body.
+
+    The body form lets a client whose access token has expired still log out.
+    """
+
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [AllowAny]
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate lazily: with a refresh token in the body, no bearer header is needed."""
+
+    @extend_schema(
+        request=LogoutSerializer,
+        responses={
+            200: DetailSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+            403: OpenApiResponse(ErrorSerializer, description="refresh_token_invalid"),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
+        },
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        data = LogoutSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw_refresh = data.validated_data.get("refresh_token")
+        if raw_refresh:
+            try:
+                token = services.refresh_token_session(raw_refresh)
+            except TokensError as exc:
+                raise refresh_error(exc) from exc
+            services.logout(token, request=request._request)
+        else:
+            if not request.user or not request.user.is_authenticated:
+                raise exceptions.NotAuthenticated()
+            services.logout(request.auth, request=request._request, user=request.user)  # type: ignore[arg-type]
+        return Response({"detail": "Logged out."}, headers=NO_STORE)
