@@ -6,4 +6,5 @@ app_name = "accounts"
 
 urlpatterns = [
     path("info", views.UserInfoView.as_view(), name="info"),
+    path("password", views.PasswordChangeView.as_view(), name="password"),
 ]

@@ -3,9 +3,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokens.serializers import ErrorSerializer
+from tokens import services
+from tokens.serializers import DetailSerializer, ErrorSerializer
 
-from .serializers import UserInfoSerializer
+from .serializers import PasswordChangeSerializer, UserInfoSerializer
 
 
 class UserInfoView(APIView):
@@ -25,3 +26,26 @@ class UserInfoView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(UserInfoSerializer(request.user).data)
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password; every other session ends, this one stays signed in."""
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={
+            200: DetailSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid_request"),
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+        },
+        tags=["user"],
+    )
+    def post(self, request: Request) -> Response:
+        data = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+        data.is_valid(raise_exception=True)
+        services.change_password(
+            request.user,
+            data.validated_data["new_password"],
+            keep_session=request.auth.session_id,  # type: ignore[union-attr]
+        )
+        return Response({"detail": "Password changed. Other sessions have been ended."})

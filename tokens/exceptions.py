@@ -107,6 +107,14 @@ class AccessTokenError(exceptions.AuthenticationFailed):
     default_code = "access_token_invalid"
 
 
+class CsrfFailed(TokensAPIException):
+    """A request that relies on the refresh-token cookie failed Django's CSRF check."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.")
+    default_code = "csrf_failed"
+
+
 class SessionNotFoundError(TokensAPIException):
     status_code = status.HTTP_404_NOT_FOUND
     default_detail = _("No such session.")

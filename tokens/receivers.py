@@ -15,8 +15,6 @@ from django.db.models.signals import post_delete, post_init, post_save
 
 from . import services
 
-# The user's session to keep through a password change (set by the password-change view).
-KEEP_SESSION_ATTR = "_tokens_keep_session"
 _WAS_ACTIVE_ATTR = "_tokens_was_active"
 
 
@@ -36,7 +34,7 @@ def end_sessions_on_change(sender: Any, instance: Any, created: bool, **kwargs: 
     # AbstractBaseUser.set_password() keeps the raw password in `_password` until save() has
     # finished, so a password change is visible here whatever path made it.
     elif getattr(instance, "_password", None) is not None:
-        keep = instance.__dict__.pop(KEEP_SESSION_ATTR, None)
+        keep = instance.__dict__.pop(services.KEEP_SESSION_ATTR, None)
         services.end_all_sessions(services.user_key(instance), reason="password_change", keep=keep)
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from .stores import SessionRecord
 
 # A JWT of ours is a few hundred bytes; anything far larger is not one and is refused early.
 MAX_TOKEN_LENGTH = 4096
@@ -19,10 +27,16 @@ class TokenField(serializers.CharField):
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    use_cookie = serializers.BooleanField(
+        default=False,
+        help_text="Set the refresh token as an HttpOnly cookie instead of returning it.",
+    )
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh_token = TokenField()
+    refresh_token = TokenField(
+        required=False, help_text="Leave out to use the refresh-token cookie (CSRF required)."
+    )
 
 
 class LogoutSerializer(serializers.Serializer):
@@ -75,3 +89,71 @@ class OAuthErrorSerializer(ErrorSerializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+_BROWSERS = [
+    ("Edge", re.compile(r"Edg(e|A|iOS)?/")),
+    ("Opera", re.compile(r"OPR/|Opera")),
+    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
+    ("Chrome", re.compile(r"Chrome/|CriOS/|Chromium/")),
+    ("Safari", re.compile(r"Safari/")),
+]
+_SYSTEMS = [
+    ("Android", re.compile(r"Android")),
+    ("iOS", re.compile(r"iPhone|iPad|iPod")),
+    ("Windows", re.compile(r"Windows")),
+    ("macOS", re.compile(r"Mac OS X|Macintosh")),
+    ("ChromeOS", re.compile(r"CrOS")),
+    ("Linux", re.compile(r"Linux")),
+]
+_TOOLS = re.compile(r"^(python-httpx|python-requests|curl|Wget|okhttp|axios|node-fetch)\b", re.I)
+
+
+def device_label(user_agent: str) -> str:
+    """Return a short label for a user agent, such as "Firefox on Linux" or "curl"."""
+    if not user_agent:
+        return "Unknown device"
+    tool = _TOOLS.match(user_agent)
+    if tool:
+        return tool.group(1)
+    browser = next((name for name, pattern in _BROWSERS if pattern.search(user_agent)), None)
+    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent.split("/", 1)[0][:40]
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class SessionSerializer(serializers.Serializer):
+    """One live session as the sessions endpoint shows it."""
+
+    id = serializers.CharField(source="session_id")
+    created_at = serializers.SerializerMethodField()
+    last_used_at = serializers.SerializerMethodField()
+    expires_at = serializers.SerializerMethodField()
+    ip = serializers.CharField()
+    user_agent = serializers.CharField()
+    device = serializers.SerializerMethodField()
+    current = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_created_at(self, record: SessionRecord) -> datetime:
+        return _moment(record.created_at)
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_last_used_at(self, record: SessionRecord) -> datetime:
+        return _moment(record.last_used_at)
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_expires_at(self, record: SessionRecord) -> datetime:
+        return _moment(record.expires_at)
+
+    def get_device(self, record: SessionRecord) -> str:
+        return device_label(record.user_agent)
+
+    def get_current(self, record: SessionRecord) -> bool:
+        current: Any = self.context.get("current_session_id")
+        return bool(current) and record.session_id == current

@@ -19,7 +19,7 @@ from django.http import HttpRequest
 
 from . import signals
 from .conf import tokens_settings
-from .exceptions import SessionRevoked, TokenExpired, TokenInvalid, TokenReused
+from .exceptions import SessionNotFound, SessionRevoked, TokenExpired, TokenInvalid, TokenReused
 from .stores import SessionRecord, get_store
 from .tokens import (
     SessionAccessToken,
@@ -32,6 +32,9 @@ from .tokens import (
 )
 
 security_logger = logging.getLogger("django.security.tokens")
+
+# Set on a user instance to name the session a password change keeps (see change_password()).
+KEEP_SESSION_ATTR = "_tokens_keep_session"
 
 
 @dataclass(frozen=True)
@@ -267,3 +270,29 @@ def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | No
 def list_sessions(user: Any) -> list[SessionRecord]:
     """Return the user's live sessions, newest first."""
     return get_store().sessions(user_key(user), time.time())
+
+
+def end_user_session(
+    user: Any, session_id: str, *, reason: str, request: HttpRequest | None = None
+) -> None:
+    """End one of this user's sessions; raise `SessionNotFound` if it is not theirs or not live."""
+    if not end_session(user_key(user), session_id, reason=reason, request=request):
+        raise SessionNotFound()
+
+
+def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[str]:
+    """End every session of the user, each one's access tokens included, in one step."""
+    ended = end_all_sessions(user_key(user), reason="logout_all", request=request)
+    user_logged_out.send(sender=type(user), request=request, user=user)
+    return ended
+
+
+def change_password(user: Any, new_password: str, *, keep_session: str | None) -> None:
+    """Set a new password and end every session of the user but `keep_session`.
+
+    The session-ending itself happens in the post_save receiver, as for every other path that
+    changes a password; this only tells it which session to keep.
+    """
+    user.__dict__[KEEP_SESSION_ATTR] = keep_session
+    user.set_password(new_password)
+    user.save()

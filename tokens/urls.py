@@ -12,4 +12,7 @@ urlpatterns = [
     path("auth/token", views.OAuthTokenView.as_view(), name="token"),
     path("auth/revoke", views.RevokeView.as_view(), name="revoke"),
     path("auth/logout", views.LogoutView.as_view(), name="logout"),
+    path("auth/logout-all", views.LogoutAllView.as_view(), name="logout-all"),
+    path("auth/sessions", views.SessionListView.as_view(), name="sessions"),
+    path("auth/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
 ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.http import HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import FormParser, JSONParser
@@ -15,10 +18,15 @@ from rest_framework.views import APIView
 
 from . import services
 from .authentication import SessionJWTAuthentication
+from .conf import tokens_settings
 from .exceptions import (
+    CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
+    RefreshTokenError,
     ServiceUnavailable,
+    SessionNotFound,
+    SessionNotFoundError,
     StoreUnavailable,
     TokensError,
     refresh_error,
@@ -33,6 +41,7 @@ from .serializers import (
     OAuthTokenRequestSerializer,
     RefreshSerializer,
     RevokeSerializer,
+    SessionSerializer,
     TokenPairSerializer,
 )
 
@@ -42,6 +51,54 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def token_response(pair: services.TokenPair) -> Response:
     """Return a token pair as an uncacheable 200 response."""
     return Response(pair.as_response(), headers=NO_STORE)
+
+
+def cookie_token_response(request: Request, pair: services.TokenPair) -> Response:
+    """Return a token pair whose refresh token travels in the HttpOnly cookie, not the body."""
+    response = Response(pair.as_response(include_refresh=False), headers=NO_STORE)
+    secure = tokens_settings.REFRESH_COOKIE_SECURE
+    if secure is None:
+        secure = request.is_secure() or not settings.DEBUG
+    response.set_cookie(
+        tokens_settings.REFRESH_COOKIE_NAME,
+        pair.refresh_token,
+        max_age=pair.refresh_expires_in,
+        path=tokens_settings.REFRESH_COOKIE_PATH,
+        domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
+        secure=secure,
+        httponly=True,
+        samesite=tokens_settings.REFRESH_COOKIE_SAMESITE,
+    )
+    # Make CsrfViewMiddleware set the csrftoken cookie the client must echo in X-CSRFToken.
+    get_token(request._request)
+    return response
+
+
+def delete_refresh_cookie(response: Response) -> None:
+    """Expire the refresh-token cookie on the client."""
+    response.delete_cookie(
+        tokens_settings.REFRESH_COOKIE_NAME,
+        path=tokens_settings.REFRESH_COOKIE_PATH,
+        domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
+        samesite=tokens_settings.REFRESH_COOKIE_SAMESITE,
+    )
+
+
+def refresh_token_from_cookie(request: Request) -> str | None:
+    """Return the refresh-token cookie after Django's CSRF check, or None if there is none.
+
+    A cookie is sent by the browser on its own, so a request that relies on it must prove it
+    comes from our page: `X-CSRFToken` matching the `csrftoken` cookie, as Django checks it.
+    """
+    raw = request.COOKIES.get(tokens_settings.REFRESH_COOKIE_NAME)
+    if not raw:
+        return None
+    check = CsrfViewMiddleware(lambda req: HttpResponse())
+    check.process_request(request._request)
+    reason = check.process_view(request._request, None, (), {})  # type: ignore[arg-type]
+    if reason is not None:
+        raise CsrfFailed()
+    return raw
 
 
 def check_credentials(request: Request, username: str, password: str) -> Any:
@@ -88,7 +145,10 @@ class LoginView(PublicView):
         user = check_credentials(
             request, data.validated_data["username"], data.validated_data["password"]
         )
-        return token_response(services.login(user, request=request._request))
+        pair = services.login(user, request=request._request)
+        if data.validated_data["use_cookie"]:
+            return cookie_token_response(request, pair)
+        return token_response(pair)
 
 
 class RefreshView(PublicView):
@@ -112,11 +172,17 @@ class RefreshView(PublicView):
     def post(self, request: Request) -> Response:
         data = RefreshSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        raw = data.validated_data.get("refresh_token")
+        from_cookie = not raw
+        if from_cookie:
+            raw = refresh_token_from_cookie(request)
+            if raw is None:
+                raise RefreshTokenError("No refresh token in the body or the cookie.")
         try:
-            pair = services.rotate(data.validated_data["refresh_token"], request=request._request)
+            pair = services.rotate(raw, request=request._request)
         except TokensError as exc:
             raise refresh_error(exc) from exc
-        return token_response(pair)
+        return cookie_token_response(request, pair) if from_cookie else token_response(pair)
 
 
 class OAuthTokenView(PublicView):
@@ -233,7 +299,7 @@ class LogoutView(APIView):
     def post(self, request: Request) -> Response:
         data = LogoutSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        raw_refresh = data.validated_data.get("refresh_token")
+        raw_refresh = data.validated_data.get("refresh_token") or refresh_token_from_cookie(request)
         if raw_refresh:
             try:
                 token = services.refresh_token_session(raw_refresh)
@@ -244,4 +310,65 @@ class LogoutView(APIView):
             if not request.user or not request.user.is_authenticated:
                 raise exceptions.NotAuthenticated()
             services.logout(request.auth, request=request._request, user=request.user)  # type: ignore[arg-type]
-        return Response({"detail": "Logged out."}, headers=NO_STORE)
+        response = Response({"detail": "Logged out."}, headers=NO_STORE)
+        if tokens_settings.REFRESH_COOKIE_NAME in request.COOKIES:
+            delete_refresh_cookie(response)
+        return response
+
+
+class SessionListView(APIView):
+    """The caller's live sessions, newest first; `current` marks the one asking."""
+
+    @extend_schema(
+        responses={
+            200: SessionSerializer(many=True),
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+        },
+        tags=["sessions"],
+    )
+    def get(self, request: Request) -> Response:
+        sessions = services.list_sessions(request.user)
+        context = {"current_session_id": request.auth.session_id}  # type: ignore[union-attr]
+        return Response(SessionSerializer(sessions, many=True, context=context).data)
+
+
+class SessionDetailView(APIView):
+    """End one of the caller's sessions (another user's session id answers 404)."""
+
+    @extend_schema(
+        responses={
+            204: None,
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+            404: OpenApiResponse(ErrorSerializer, description="session_not_found"),
+        },
+        tags=["sessions"],
+    )
+    def delete(self, request: Request, session_id: str) -> Response:
+        try:
+            services.end_user_session(
+                request.user, session_id, reason="logout", request=request._request
+            )
+        except SessionNotFound as exc:
+            raise SessionNotFoundError() from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """End every session of the caller, each one's access tokens included."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: DetailSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+        },
+        tags=["sessions"],
+    )
+    def post(self, request: Request) -> Response:
+        ended = services.logout_everywhere(request.user, request=request._request)
+        response = Response(
+            {"detail": f"Ended {len(ended)} session(s).", "ended": len(ended)}, headers=NO_STORE
+        )
+        if tokens_settings.REFRESH_COOKIE_NAME in request.COOKIES:
+            delete_refresh_cookie(response)
+        return response
