@@ -7,6 +7,7 @@ call these functions; none of them talks to the store directly.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -129,7 +130,7 @@ def _pair(
         access_token=str(access),
         refresh_token=str(refresh),
         expires_in=_seconds(jwt_api_settings().ACCESS_TOKEN_LIFETIME),
-        refresh_expires_in=max(0, int(expires - now)),
+        refresh_expires_in=max(0, math.ceil(expires - now)),
         session_id=session_id,
     )
 

@@ -116,8 +116,7 @@ class RedisStore(BaseStore):
         client = self.redis
         created = record.created_at
         with _available():
-            pipe = client.pipeline(transaction=False)
-            _script("create", client)(
+            evicted = _script("create", client)(
                 keys=[self.user_key(record.user_id)],
                 args=[
                     record.session_id,
@@ -126,11 +125,17 @@ class RedisStore(BaseStore):
                     max_sessions or 0,
                     record.expires_at,
                 ],
-                client=pipe,
+                client=client,
             )
+            # The admin index lives in its own key (another Cluster slot), so it is written
+            # beside the script rather than inside it.
+            max_age = tokens_settings.max_age_seconds
+            pipe = client.pipeline(transaction=False)
             pipe.zadd(self.index_key, {f"{record.user_id}:{record.session_id}": created})
-            pipe.zremrangebyscore(self.index_key, "-inf", created - tokens_settings.max_age_seconds)
-            evicted, *_ = pipe.execute()
+            pipe.zremrangebyscore(self.index_key, "-inf", created - max_age)
+            # No session outlives max_age, so neither need the index once logins stop.
+            pipe.expire(self.index_key, max_age)
+            pipe.execute()
         return [_decode(sid) for sid in evicted]
 
     def rotate(

@@ -13,7 +13,7 @@ if tonumber(rec[7]) <= now then
 end
 if ARGV[2] == rec[1] then
   local issued = math.floor(now)
-  local expires = math.min(issued + tonumber(ARGV[5]), tonumber(rec[5]) + tonumber(ARGV[7]))
+  local expires = math.floor(math.min(issued + tonumber(ARGV[5]), tonumber(rec[5]) + tonumber(ARGV[7])))
   rec[3] = rec[1]
   rec[4] = now + tonumber(ARGV[6])
   rec[1] = ARGV[4]
