@@ -297,3 +297,16 @@ def change_password(user: Any, new_password: str, *, keep_session: str | None) -
     user.__dict__[KEEP_SESSION_ATTR] = keep_session
     user.set_password(new_password)
     user.save()
+
+
+def count_live_sessions() -> int:
+    """Return about how many sessions are live across all users (for the admin)."""
+    return get_store().count_all()
+
+
+def live_sessions_page(offset: int, limit: int) -> list[SessionRecord]:
+    """Return one page of live sessions across all users, newest first (for the admin).
+
+    Its cost is bounded by `limit`, whatever the number of sessions in the store.
+    """
+    return get_store().page_all(offset, limit, time.time())
