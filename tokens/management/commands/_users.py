@@ -1,0 +1,17 @@
+"""What the tokens commands share: finding the user a command line names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+
+
+def find_user(username: str) -> Any:
+    """Return the user with this username, or raise a `CommandError` that says so."""
+    user_model = get_user_model()
+    try:
+        return user_model._default_manager.get_by_natural_key(username)
+    except user_model.DoesNotExist as exc:
+        raise CommandError(f"No user named {username!r}.") from exc
