@@ -53,3 +53,16 @@ if (grace := _seconds("TEST_GRACE_SECONDS")) is not None:
     TOKENS["ROTATION_GRACE_PERIOD"] = timedelta(seconds=grace)
 if os.environ.get("TEST_MAX_SESSIONS"):
     TOKENS["MAX_SESSIONS_PER_USER"] = int(os.environ["TEST_MAX_SESSIONS"])
+if os.environ.get("TEST_URLCONF"):
+    ROOT_URLCONF = os.environ["TEST_URLCONF"]
+
+# The suite logs in thousands of times from 127.0.0.1: keep the login throttles out of its way
+# (they still count, in Redis, on every login). Throttle tests lower them with `settings`;
+# TEST_THROTTLE_* lower them for a gunicorn server.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {
+        "tokens_login_address": os.environ.get("TEST_THROTTLE_ADDRESS", "100000/min"),
+        "tokens_login_username": os.environ.get("TEST_THROTTLE_USERNAME", "100000/min"),
+    },
+}
