@@ -117,10 +117,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tokens.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "tokens.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Password attempts on login and the token endpoint (see tokens/throttling.py and
+    # docs/operations.md). Counts live in the Redis cache, shared by every worker.
+    "DEFAULT_THROTTLE_RATES": {
+        "tokens_login_address": os.environ.get("THROTTLE_LOGIN_ADDRESS", "60/min"),
+        "tokens_login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "10/min"),
+    },
+    # How many proxies in front of the site append to X-Forwarded-For. 0: the client address is
+    # REMOTE_ADDR; left unset, DRF would believe whatever address a client writes there.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -142,6 +142,12 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
     session) when the token cannot be used.
     """
     token = decode(raw_refresh, SessionRefreshToken)
+    gone = _user_gone(token)
+    if gone:
+        # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
+        # update): end it now, so it cannot come back if the row or the flag does.
+        end_session(token.user_id, token.session_id, reason=gone, request=request)
+        raise SessionRevoked()
     now = time.time()
     rotation = get_store().rotate(
         token.user_id,
@@ -188,6 +194,23 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
             sender=sender, user_id=token.user_id, session_id=token.session_id, request=request
         )
     return _pair(claim, token.session_id, refresh, rotation.expires_at, now)
+
+
+def _user_gone(token: SessionToken) -> str | None:
+    """Return "deleted" or "deactivated" if the token's user can no longer use it, else None."""
+    api = jwt_api_settings()
+    try:
+        user = (
+            get_user_model()
+            ._default_manager.filter(**{api.USER_ID_FIELD: token[api.USER_ID_CLAIM]})
+            .first()
+        )
+    except (ValueError, TypeError):
+        return "deleted"
+    if user is None:
+        return "deleted"
+    # A custom user model may have no is_active field; Django's backends then treat it as active.
+    return None if getattr(user, "is_active", True) else "deactivated"
 
 
 def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:

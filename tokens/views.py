@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +32,7 @@ from .exceptions import (
     refresh_error,
     refresh_failure,
 )
+from .parsers import JSONParser
 from .serializers import (
     DetailSerializer,
     ErrorSerializer,
@@ -44,6 +45,7 @@ from .serializers import (
     SessionSerializer,
     TokenPairSerializer,
 )
+from .throttling import LOGIN_THROTTLES
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -127,6 +129,8 @@ class PublicView(APIView):
 class LoginView(PublicView):
     """Exchange a username and password for a new session's access and refresh tokens."""
 
+    throttle_classes = LOGIN_THROTTLES
+
     @extend_schema(
         request=LoginSerializer,
         responses={
@@ -134,6 +138,7 @@ class LoginView(PublicView):
             400: OpenApiResponse(
                 ErrorSerializer, description="invalid_credentials, invalid_request"
             ),
+            429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },
         auth=[],
@@ -189,6 +194,7 @@ class OAuthTokenView(PublicView):
     """RFC 6749 token endpoint for generic OAuth 2.0 clients: password and refresh_token grants."""
 
     parser_classes = [JSONParser, FormParser]
+    throttle_classes = LOGIN_THROTTLES
 
     @extend_schema(
         request={
@@ -201,6 +207,7 @@ class OAuthTokenView(PublicView):
                 OAuthErrorSerializer,
                 description="error: invalid_request, invalid_grant, unsupported_grant_type",
             ),
+            429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },
         auth=[],
