@@ -10,7 +10,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from tests.conftest import bearer, login
+from tests.conftest import bearer, free_port, login
 from tokens import services
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import _encode as encode
@@ -418,3 +418,21 @@ def test_live_sessions_search_cost_is_bounded_by_the_matching_users(
     assert page.count('name="_selected_session"') == 5
     assert sum(after[n] - before.get(n, 0) for n in after) == 1
     assert re.search(r"\b5 live sessions", page)
+
+
+def test_admin_pages_say_so_when_the_store_is_down(admin_client, user, settings):
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+    change = admin_client.get(f"{USERS}{user.pk}/change/")
+    live = admin_client.get(LIVE)
+    action = admin_client.post(
+        USERS, {"action": "end_all_sessions", "_selected_action": [user.pk]}, follow=True
+    )
+    button = admin_client.post(end_url(user, "abc"), follow=True)
+
+    assert change.status_code == live.status_code == 200
+    for response in [change, live]:
+        assert "The session store is unavailable" in response.content.decode()
+    for response in [action, button]:
+        assert any("The session store is unavailable" in m for m in messages_of(response))
