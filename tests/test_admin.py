@@ -174,7 +174,7 @@ def test_another_users_session_id_is_not_ended_through_this_users_page(
 
 
 def test_unknown_user_redirects_with_a_message(admin_client):
-    response = admin_client.post(end_url(type("U", (), {"pk": 999999})(), "abc"), follow=True)
+    response = admin_client.post(f"{USERS}999999/sessions/abc/end/", follow=True)
     assert any("does not exist" in m for m in messages_of(response))
 
 
