@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import DEFAULTS, tokens_settings
 
@@ -56,3 +56,37 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
             )
         )
     return messages
+
+
+@register(Tags.caches)
+def check_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when the store's Redis may evict any key under memory pressure (`allkeys-*`).
+
+    Say nothing when Redis cannot be reached or hides its CONFIG command (some managed
+    services): the site answers 503 at run time, and a check must not fail `migrate`.
+    """
+    if DEFAULTS["STORE"] != tokens_settings.STORE:
+        return []
+    # Imported here: django_redis and redis-py are needed by the Redis store only.
+    from django_redis import get_redis_connection
+    from redis import exceptions as redis_errors
+
+    try:
+        client = get_redis_connection(tokens_settings.CACHE_ALIAS)
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
+    except (redis_errors.RedisError, OSError, NotImplementedError, KeyError):
+        return []
+    policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+    if not policy.startswith("allkeys-"):
+        return []
+    return [
+        Warning(
+            f"The Redis of TOKENS['CACHE_ALIAS'] uses maxmemory-policy {policy}: when its "
+            "memory fills, it evicts live sessions (logging users out at random) and login "
+            "throttle counts, without an error anywhere.",
+            hint="Set maxmemory-policy noeviction on a Redis of its own (a full Redis then "
+            "answers 503, which you can see and alert on), or volatile-ttl / volatile-lru when "
+            "it is shared with a cache. See docs/operations.md.",
+            id="tokens.W001",
+        )
+    ]

@@ -1,0 +1,301 @@
+"""Redis stopped, frozen, restarted, evicting or losing keys: the site fails fast and safe.
+
+The outage tests run their own redis-server on a free port (never the machine's, never the
+run's shared one) and a gunicorn server pointed at it, then stop and start that Redis under it.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+import pytest
+import redis
+from django.core.checks import run_checks
+
+from tests.conftest import PASSWORD, bearer, free_port, login
+from tokens.checks import check_eviction_policy
+
+LOGIN = "/api/auth/login"
+REFRESH = "/api/auth/refresh"
+INFO = "/api/user/info"
+LOGOUT = "/api/auth/logout"
+# The promise: every call answers within a second while Redis is down.
+DEADLINE = 1.0
+
+
+class OwnRedis:
+    """A redis-server this module starts, stops, kills and freezes at will."""
+
+    def __init__(self, directory) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *, aof: bool = False) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else []
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--dir", str(self.directory), "--save", "", *persistence),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.client().ping()
+                return
+            except redis.exceptions.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+    def freeze(self) -> None:
+        assert self.process
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process:
+            self.process.send_signal(signal.SIGCONT)
+
+    def wipe(self) -> None:
+        self.stop()
+        for name in os.listdir(self.directory):
+            path = self.directory / name
+            if path.is_dir():
+                for inner in path.iterdir():
+                    inner.unlink()
+                path.rmdir()
+            else:
+                path.unlink()
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory):
+    server = OwnRedis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.thaw()
+    server.stop()
+
+
+@pytest.fixture
+def site(own_redis, gunicorn_servers, transactional_db, make_user):
+    """A fresh Redis of our own, alice, and a 3-worker gunicorn server that uses that Redis."""
+    own_redis.wipe()
+    make_user("alice")
+    server = gunicorn_servers(TOKENS_TEST_REDIS_PORT=str(own_redis.port))
+    yield server
+    own_redis.thaw()
+
+
+# One client for the module: building one per request costs more than the calls measured.
+http = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http():
+    yield
+    http.close()
+
+
+def call(method: str, url: str, **kwargs) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = http.request(method, url, **kwargs)
+    return response, time.monotonic() - started
+
+
+def log_in(site) -> dict:
+    response, _ = call(
+        "POST", f"{site.url}{LOGIN}", json={"username": "alice", "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def every_kind_of_call(site, pair: dict) -> list[tuple[str, str, dict]]:
+    return [
+        ("POST", f"{site.url}{LOGIN}", {"json": {"username": "alice", "password": PASSWORD}}),
+        ("POST", f"{site.url}{REFRESH}", {"json": {"refresh_token": pair["refresh_token"]}}),
+        ("GET", f"{site.url}{INFO}", {"headers": auth(pair["access_token"])}),
+        ("POST", f"{site.url}{LOGOUT}", {"headers": auth(pair["access_token"])}),
+    ]
+
+
+def assert_fast_503s(site, pair: dict) -> None:
+    """Send every kind of call, one per worker at a time: each is a quick 503."""
+    calls = every_kind_of_call(site, pair) * 6
+    # As many clients as workers: more would wait in gunicorn's queue, which measures the queue.
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda c: call(c[0], c[1], **c[2]), calls))
+    for (method, url, _), (response, elapsed) in zip(calls, results, strict=True):
+        assert response.status_code == 503, (method, url, response.text)
+        assert response.json()["code"] == "store_unavailable"
+        assert elapsed < DEADLINE, (method, url, elapsed)
+
+
+def works(site, pair: dict) -> dict:
+    """Use the session (call, refresh, call) and return the new pair."""
+    response, _ = call("GET", f"{site.url}{INFO}", headers=auth(pair["access_token"]))
+    assert response.status_code == 200, response.text
+    response, _ = call(
+        "POST", f"{site.url}{REFRESH}", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert response.status_code == 200, response.text
+    fresh = response.json()
+    response, _ = call("GET", f"{site.url}{INFO}", headers=auth(fresh["access_token"]))
+    assert response.status_code == 200, response.text
+    return fresh
+
+
+def test_redis_stopped_answers_503_fast_and_the_site_recovers_by_itself(site, own_redis):
+    own_redis.start()
+    pair = log_in(site)
+    own_redis.stop()
+    assert_fast_503s(site, pair)
+    # Started again, empty (no persistence): old sessions are gone, which only logs people
+    # out; new logins work at once, with no restart of the site.
+    own_redis.start()
+    response, _ = call("GET", f"{site.url}{INFO}", headers=auth(pair["access_token"]))
+    assert response.status_code == 401
+    assert response.json()["code"] == "session_revoked"
+    works(site, log_in(site))
+
+
+def test_redis_frozen_answers_503_within_the_deadline_and_recovers(site, own_redis):
+    own_redis.start()
+    pair = log_in(site)
+    # SIGSTOP: connections are accepted by the kernel but nothing answers (a hung Redis or a
+    # network black hole), the slow failure that socket timeouts exist for.
+    own_redis.freeze()
+    assert_fast_503s(site, pair)
+    own_redis.thaw()
+    works(site, pair)
+
+
+def test_sessions_survive_a_crash_of_redis_with_aof(site, own_redis):
+    own_redis.start(aof=True)
+    kept = log_in(site)
+    ended = log_in(site)
+    response, _ = call("POST", f"{site.url}{LOGOUT}", headers=auth(ended["access_token"]))
+    assert response.status_code == 200
+    kept = works(site, kept)
+    own_redis.stop(signal.SIGKILL)  # a crash: no shutdown save, only what appendfsync wrote
+    own_redis.start(aof=True)
+    works(site, kept)
+    # The session that ended before the crash did not come back.
+    response, _ = call(
+        "POST", f"{site.url}{REFRESH}", json={"refresh_token": ended["refresh_token"]}
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "session_revoked"
+
+
+# --- Keys lost under the site (in-process, on the run's Redis) -----------------------------
+
+
+@pytest.mark.django_db
+def test_a_deleted_session_key_stops_its_tokens_and_nothing_comes_back(
+    api, user, redis_server, settings
+):
+    settings.TOKENS = {
+        **settings.TOKENS,
+        "ROTATION_GRACE_PERIOD": timedelta(0),
+    }
+    revoked = login(api)
+    assert api.post(LOGOUT, **bearer(revoked["access_token"])).status_code == 200
+    live = login(api)
+    rotated_away = live["refresh_token"]
+    live = api.post(REFRESH, {"refresh_token": rotated_away}, format="json").json()
+    keys = [k for k in redis_server.keys("tokens:{u:*") if b"index" not in k]
+    assert keys
+    redis_server.delete(*keys)
+    for pair in (live, revoked):
+        response = api.get(INFO, **bearer(pair["access_token"]))
+        assert (response.status_code, response.json()["code"]) == (401, "session_revoked")
+    for token in (live["refresh_token"], rotated_away, revoked["refresh_token"]):
+        response = api.post(REFRESH, {"refresh_token": token}, format="json")
+        assert (response.status_code, response.json()["code"]) == (403, "session_revoked")
+    # Logging in again starts a new session; none of the old tokens rides on it.
+    fresh = login(api)
+    assert api.get(INFO, **bearer(fresh["access_token"])).status_code == 200
+    for pair in (live, revoked):
+        assert api.get(INFO, **bearer(pair["access_token"])).status_code == 401
+        response = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
+        assert response.status_code == 403
+
+
+@pytest.fixture
+def redis_config(redis_server):
+    """Let a test change the run's Redis configuration; put it back afterwards."""
+    saved = redis_server.config_get("maxmemory*")
+    yield redis_server
+    redis_server.config_set("maxmemory", saved["maxmemory"])
+    redis_server.config_set("maxmemory-policy", saved["maxmemory-policy"])
+
+
+@pytest.mark.django_db
+def test_sessions_evicted_under_memory_pressure_stop_working(api, user, redis_config):
+    pairs = [login(api) for _ in range(3)]
+    redis_config.config_set("maxmemory-policy", "allkeys-random")
+    # Any limit below what is in use makes Redis evict on the next write until it fits.
+    used = int(redis_config.info("memory")["used_memory"])
+    redis_config.config_set("maxmemory", str(used // 2))
+    for i in range(200):
+        try:
+            redis_config.set(f"filler:{i}", "x" * 1000)
+        except redis.exceptions.OutOfMemoryError:
+            break
+    redis_config.config_set("maxmemory", "0")
+    assert redis_config.info("stats")["evicted_keys"] > 0
+    assert not redis_config.keys("tokens:{u:*")
+    for pair in pairs:
+        response = api.get(INFO, **bearer(pair["access_token"]))
+        assert (response.status_code, response.json()["code"]) == (401, "session_revoked")
+        response = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
+        assert (response.status_code, response.json()["code"]) == (403, "session_revoked")
+
+
+# --- The eviction-policy check ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "warned"),
+    [
+        ("allkeys-lru", True),
+        ("allkeys-lfu", True),
+        ("allkeys-random", True),
+        ("noeviction", False),
+        ("volatile-lru", False),
+        ("volatile-ttl", False),
+    ],
+)
+def test_check_warns_about_allkeys_eviction(redis_config, policy, warned):
+    redis_config.config_set("maxmemory-policy", policy)
+    messages = check_eviction_policy()
+    assert [m.id for m in messages] == (["tokens.W001"] if warned else [])
+    assert all(policy in m.msg and "noeviction" in m.hint for m in messages)
+
+
+def test_check_is_registered_and_silent_when_redis_is_down(redis_config, settings):
+    redis_config.config_set("maxmemory-policy", "allkeys-lru")
+    assert "tokens.W001" in {m.id for m in run_checks()}
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+    assert check_eviction_policy() == []
