@@ -1,13 +1,17 @@
-"""The site's URLs: the API under /api/, its schema and docs, and the admin."""
+"""The site's URLs: the demo page at /, the API under /api/, its schema and docs, the admin."""
 
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    # The demo page; ensure_csrf_cookie so a reloaded page can refresh through the cookie at once.
+    path("", ensure_csrf_cookie(TemplateView.as_view(template_name="demo.html")), name="demo"),
     path("admin/", admin.site.urls),
     path("api/", include("tokens.urls")),
     path("api/user/", include("accounts.urls")),
