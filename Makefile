@@ -47,3 +47,11 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
+
+# The browser client alone: its Node unit tests, then the Playwright tests in Chromium.
+.PHONY: test-js test-browser
+test-js:
+	node --test --test-reporter=spec tests/js/*.test.mjs
+
+test-browser: install
+	$(BIN)/python -m pytest tests/test_js_client.py tests/test_browser.py
