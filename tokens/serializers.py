@@ -23,6 +23,12 @@ class TokenField(serializers.CharField):
         kwargs.setdefault("max_length", MAX_TOKEN_LENGTH)
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
+    def to_internal_value(self, data: Any) -> str:
+        # DRF's CharField turns a number into a string; a token is never a number.
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)

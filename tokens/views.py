@@ -297,6 +297,7 @@ class LogoutView(APIView):
         request=LogoutSerializer,
         responses={
             200: DetailSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid_request, invalid_json"),
             401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
             403: OpenApiResponse(ErrorSerializer, description="refresh_token_invalid"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
