@@ -287,3 +287,18 @@ def test_logout_all_ends_access_tokens_on_every_worker_at_once(gunicorn_server, 
         for b in bodies
     }
     assert refreshes == {403}
+
+
+@pytest.mark.django_db
+def test_ended_sessions_leave_the_admin_count_at_once(api, user, make_user):
+    make_user("bob")
+    bodies = [login(api) for _ in range(3)]
+    bob = login(api, "bob")
+    assert services.count_live_sessions() == 4
+    api.delete(
+        f"/api/auth/sessions/{current_id(api, bodies[0])}", **bearer(bodies[1]["access_token"])
+    )
+    assert services.count_live_sessions() == 3
+    api.post("/api/auth/logout-all", **bearer(bodies[1]["access_token"]))
+    assert services.count_live_sessions() == 1
+    assert [r.session_id for r in services.live_sessions_page(0, 10)] == [current_id(api, bob)]

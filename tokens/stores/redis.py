@@ -131,7 +131,9 @@ class RedisStore(BaseStore):
             # beside the script rather than inside it.
             max_age = tokens_settings.max_age_seconds
             pipe = client.pipeline(transaction=False)
-            pipe.zadd(self.index_key, {f"{record.user_id}:{record.session_id}": created})
+            pipe.zadd(
+                self.index_key, {self.index_member(record.user_id, record.session_id): created}
+            )
             pipe.zremrangebyscore(self.index_key, "-inf", created - max_age)
             # No session outlives max_age, so neither need the index once logins stop.
             pipe.expire(self.index_key, max_age)
@@ -181,17 +183,33 @@ class RedisStore(BaseStore):
         live = [r for r in records if r.expires_at > now]
         return sorted(live, key=lambda r: r.created_at, reverse=True)
 
+    def index_member(self, user_id: str, session_id: str) -> str:
+        """Return a session's member in the admin index."""
+        return f"{user_id}:{session_id}"
+
     def delete(self, user_id: str, session_id: str) -> bool:
         with _available():
-            return bool(self.redis.hdel(self.user_key(user_id), session_id))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hdel(self.user_key(user_id), session_id)
+            pipe.zrem(self.index_key, self.index_member(user_id, session_id))
+            deleted, _ = pipe.execute()
+        return bool(deleted)
 
     def delete_all(self, user_id: str, *, keep: str | None = None) -> list[str]:
         with _available():
             client = self.redis
-            ended = _script("delete_all", client)(
-                keys=[self.user_key(user_id)], args=[keep or ""], client=client
-            )
-        return [_decode(sid) for sid in ended]
+            ended = [
+                _decode(sid)
+                for sid in _script("delete_all", client)(
+                    keys=[self.user_key(user_id)], args=[keep or ""], client=client
+                )
+            ]
+            # The index is another key (another Cluster slot): tidied beside the script so the
+            # admin's count drops at once, in batches to bound each command's size.
+            for start in range(0, len(ended), 1000):
+                batch = ended[start : start + 1000]
+                client.zrem(self.index_key, *(self.index_member(user_id, s) for s in batch))
+        return ended
 
     def count_all(self) -> int:
         with _available():
@@ -204,7 +222,8 @@ class RedisStore(BaseStore):
                 _decode(m) for m in client.zrevrange(self.index_key, offset, offset + limit - 1)
             ]
             pipe = client.pipeline(transaction=False)
-            pairs = [member.partition(":")[::2] for member in members]
+            # Session ids never contain ":", user ids might: split at the last one.
+            pairs = [member.rpartition(":")[::2] for member in members]
             for user_id, session_id in pairs:
                 pipe.hget(self.user_key(user_id), session_id)
             raws = pipe.execute() if pairs else []
