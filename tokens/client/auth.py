@@ -342,7 +342,9 @@ class TokenAuth(httpx.Auth):
         # Any 4xx means the server holds no session for this refresh token any more.
         if response.status_code >= 500 or response.status_code == 429:
             code, detail = _error_of(response)
-            raise AuthUnavailable(detail, code=code, status_code=response.status_code)
+            error = AuthUnavailable(detail, code=code, status_code=response.status_code)
+            error.retry_after = _retry_after(response)
+            raise error
 
     def _sync_client(self) -> httpx.Client:
         # Called only under the store's lock, so two threads never both create one.
@@ -403,6 +405,14 @@ def _error_of(response: httpx.Response) -> tuple[str | None, str]:
     return None, response.reason_phrase or f"HTTP {response.status_code}"
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    """Return the Retry-After delay in seconds, when the server gave one as a number."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def _token_response(kind: str, response: httpx.Response) -> Tokens:
     """Return the pair of a login or refresh response, or raise the error it stands for."""
     status = response.status_code
@@ -420,7 +430,9 @@ def _token_response(kind: str, response: httpx.Response) -> Tokens:
         return Tokens.from_response(body)
     code, detail = _error_of(response)
     if status >= 500 or status == 429:
-        raise AuthUnavailable(detail, code=code or "server_error", status_code=status)
+        error = AuthUnavailable(detail, code=code or "server_error", status_code=status)
+        error.retry_after = _retry_after(response)
+        raise error
     if status in (401, 403):
         if kind == "refresh":
             raise SessionExpired(detail, code=code, status_code=status)

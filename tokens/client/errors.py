@@ -43,5 +43,14 @@ class LoginFailed(ClientError):
 class AuthUnavailable(ClientError):
     """The token endpoint was unreachable or answered 5xx/429: transient, the tokens are kept.
 
-    Retry later; the session is still valid as far as the client knows.
+    Retry later (after `retry_after` seconds when the server said so); the session is still
+    valid as far as the client knows.
     """
+
+    retry_after: float | None = None
+
+    def copy(self) -> Self:
+        """Return a new error like this one, `retry_after` included."""
+        clone = super().copy()
+        clone.retry_after = self.retry_after
+        return clone
