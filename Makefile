@@ -55,3 +55,10 @@ test-js:
 
 test-browser: install
 	$(BIN)/python -m pytest tests/test_js_client.py tests/test_browser.py
+
+# Benchmarks against simplejwt + its blacklist app, written into docs/benchmarks.md (about
+# 10 minutes; needs wrk and redis-server). SQLite always; PostgreSQL too when DATABASE_URL is
+# given, e.g. `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokens_bench`.
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python -m bench.run --db sqlite $(if $(DATABASE_URL),--db $(DATABASE_URL)) --write-docs $(BENCH_ARGS)

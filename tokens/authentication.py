@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
@@ -38,18 +44,20 @@ class SessionJWTAuthentication(JWTAuthentication):
         return self.get_user(token), token
 
     def get_user(self, validated_token: Any) -> Any:
-        """Return the token's user; a missing or inactive user means the session is over."""
+        """Return the token's user, read from the database only when the view needs the row.
+
+        The session was just found live, and a live session implies an existing, active user:
+        deactivation and deletion end the user's sessions (`tokens.receivers`). So a view that
+        needs only the user's id, `is_authenticated` or truthiness costs no query. The first
+        read of anything else loads the row; a missing or inactive user (deleted or deactivated
+        behind the site's back, by raw SQL or a queryset update, which send no signal) then
+        still answers 401 `session_revoked`.
+        """
         api = jwt_api_settings()
         model = get_user_model()
-        try:
-            user = model._default_manager.get(
-                **{api.USER_ID_FIELD: validated_token[api.USER_ID_CLAIM]}
-            )
-        except (model.DoesNotExist, ValueError, TypeError) as exc:
-            raise access_error(SessionRevoked()) from exc
-        if not user.is_active:
-            raise access_error(SessionRevoked())
-        return user
+        claim = validated_token[api.USER_ID_CLAIM]
+        load = partial(_load_user, model, api.USER_ID_FIELD, claim)
+        return LazyUser(load, _known_attributes(model, api.USER_ID_FIELD, claim))
 
     def authenticate_header(self, request: Request) -> str:
         """Return the `WWW-Authenticate` value; RFC 6750 adds `error` when a token was sent."""
@@ -57,3 +65,65 @@ class SessionJWTAuthentication(JWTAuthentication):
         if request.META.get("HTTP_AUTHORIZATION"):
             value += ', error="invalid_token"'
         return value
+
+
+class LazyUser(SimpleLazyObject):
+    """A user that loads itself on first use of anything but the attributes it already knows."""
+
+    def __init__(self, load: Callable[[], Any], known: dict[str, Any]) -> None:
+        self.__dict__["_tokens_known"] = known
+        super().__init__(load)
+
+    def __getattr__(self, name: str) -> Any:
+        known = self.__dict__["_tokens_known"]
+        if self._wrapped is empty and name in known:
+            return known[name]
+        return super().__getattr__(name)
+
+    def __bool__(self) -> bool:
+        # `request.user and ...` (DRF's IsAuthenticated) must not cost a query.
+        if self._wrapped is empty and "__bool__" in self.__dict__["_tokens_known"]:
+            return True
+        return super().__bool__()
+
+
+def _load_user(model: type[models.Model], field: str, claim: Any) -> Any:
+    """Return the token's user; a missing or inactive user means the session is over."""
+    try:
+        user = model._default_manager.get(**{field: claim})
+    except (model.DoesNotExist, ValueError, TypeError) as exc:  # type: ignore[attr-defined]
+        raise access_error(SessionRevoked()) from exc
+    if not user.is_active:  # type: ignore[attr-defined]
+        raise access_error(SessionRevoked())
+    return user
+
+
+def _known_attributes(model: type[models.Model], field_name: str, claim: Any) -> dict[str, Any]:
+    """Return what a user of this model answers without its row: its id, and that it is one.
+
+    Only what is certain: the id when the claim converts exactly to the stored value (integer
+    and UUID fields), and `is_authenticated` / `is_anonymous` / truthiness when the model keeps
+    Django's own definitions.
+    """
+    known: dict[str, Any] = {}
+    base = AbstractBaseUser.__dict__
+    if (
+        getattr(model, "is_authenticated", None) is base["is_authenticated"]
+        and getattr(model, "is_anonymous", None) is base["is_anonymous"]
+    ):
+        known.update(is_authenticated=True, is_anonymous=False)
+    if not hasattr(model, "__bool__") and not hasattr(model, "__len__"):
+        known["__bool__"] = True
+    try:
+        field = model._meta.get_field(field_name)
+    except FieldDoesNotExist:
+        return known
+    if isinstance(field, models.IntegerField | models.UUIDField) and not field.is_relation:
+        try:
+            value = field.to_python(claim)
+        except ValidationError:
+            return known
+        known[field.name] = known[field.attname] = value
+        if field.primary_key:
+            known["pk"] = value
+    return known

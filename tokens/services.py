@@ -307,7 +307,8 @@ def end_user_session(
 def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[str]:
     """End every session of the user, each one's access tokens included, in one step."""
     ended = end_all_sessions(user_key(user), reason="logout_all", request=request)
-    user_logged_out.send(sender=type(user), request=request, user=user)
+    # `__class__`, not type(): request.user may be a lazy user (tokens.authentication.LazyUser).
+    user_logged_out.send(sender=user.__class__, request=request, user=user)
     return ended
 
 
@@ -317,7 +318,8 @@ def change_password(user: Any, new_password: str, *, keep_session: str | None) -
     The session-ending itself happens in the post_save receiver, as for every other path that
     changes a password; this only tells it which session to keep.
     """
-    user.__dict__[KEEP_SESSION_ATTR] = keep_session
+    # setattr, not __dict__: a lazy request.user (tokens.authentication.LazyUser) passes it on.
+    setattr(user, KEEP_SESSION_ATTR, keep_session)
     user.set_password(new_password)
     user.save()
 

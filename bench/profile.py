@@ -1,0 +1,152 @@
+"""Profile one bench endpoint in-process: the WSGI app, no server, no network.
+
+    python -m bench.profile get                 # time per request, this app and simplejwt
+    python -m bench.profile refresh --profile   # and pyinstrument's call tree for this app
+
+Uses the bench settings on its own redis-server and a fresh SQLite file (or --db URL), like
+bench/run.py. pyinstrument is a dev tool, not a dependency: `pip install pyinstrument`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.run import create_users, database_url, redis_server
+
+ENDPOINTS = {
+    "bare": ("/bench/bare", "/bench/bare"),
+    "get": ("/bench/ours/id", "/bench/simplejwt/id"),
+    "get_user": ("/bench/ours/user", "/bench/simplejwt/user"),
+    "refresh": ("/api/auth/refresh", "/bench/simplejwt/token/refresh"),
+}
+
+
+def environ(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict:
+    """Return a WSGI environ as gunicorn would pass it."""
+    env = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if body:
+        env["CONTENT_TYPE"] = "application/json"
+        env["CONTENT_LENGTH"] = str(len(body))
+    for name, value in headers.items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("endpoint", choices=sorted(ENDPOINTS))
+    parser.add_argument("-n", type=int, default=2000, help="requests per implementation")
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--profile", action="store_true", help="print pyinstrument's tree")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile on CPU time instead")
+    parser.add_argument("--impl", choices=["ours", "simplejwt"], default="ours")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tokens-profile-"))
+    with redis_server(workdir) as redis_url:
+        os.environ.update(
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            DATABASE_URL=database_url(args.db, workdir),
+            REDIS_URL=redis_url,
+        )
+        import django
+
+        django.setup()
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        user = create_users(1)[0]
+        app = WSGIHandler()
+        for impl, path in zip(("ours", "simplejwt"), ENDPOINTS[args.endpoint], strict=True):
+            request = make_requests(args.endpoint, impl, path, user)
+            for _ in range(50):  # warm up: imports, connections, script cache
+                call(app, request())
+            started, cpu = time.perf_counter(), time.process_time()
+            for _ in range(args.n):
+                call(app, request())
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            print(
+                f"{args.endpoint} {impl}: {elapsed / args.n * 1e6:.0f} us per request "
+                f"({cpu / args.n * 1e6:.0f} us of this process's CPU)"
+            )
+            if args.cprofile and impl == args.impl:
+                import cProfile
+                import pstats
+
+                profile = cProfile.Profile(time.process_time)
+                profile.enable()
+                for _ in range(args.n):
+                    call(app, request())
+                profile.disable()
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+            if args.profile and impl == args.impl:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0002)
+                with profiler:
+                    for _ in range(args.n):
+                        call(app, request())
+                print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+def make_requests(endpoint: str, impl: str, path: str, user: Any) -> Any:
+    """Return a function that returns the environ of the next request."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from tokens import services
+
+    if endpoint == "bare":
+        return lambda: environ("GET", path, {})
+    if endpoint in ("get", "get_user"):
+        token = (
+            services.login(user).access_token
+            if impl == "ours"
+            else str(RefreshToken.for_user(user).access_token)
+        )
+        return lambda: environ("GET", path, {"Authorization": f"Bearer {token}"})
+    field = "refresh_token" if impl == "ours" else "refresh"
+    CHAIN[path] = (
+        services.login(user).refresh_token if impl == "ours" else str(RefreshToken.for_user(user))
+    )
+    return lambda: environ("POST", path, {}, json.dumps({field: CHAIN[path]}).encode())
+
+
+# The latest refresh token of each chain, by path: every refresh uses the one it just received.
+CHAIN: dict[str, str] = {}
+
+
+def call(app: Any, env: dict) -> None:
+    status: list[str] = []
+    body = b"".join(app(env, lambda s, h, *a: status.append(s)))
+    if not status[0].startswith("200"):
+        raise RuntimeError(f"{env['PATH_INFO']}: {status[0]} {body[:200]!r}")
+    if env["REQUEST_METHOD"] == "POST" and b"refresh" in body:
+        data = json.loads(body)
+        token = data.get("refresh_token") or data.get("refresh")
+        CHAIN[env["PATH_INFO"]] = token
+
+
+if __name__ == "__main__":
+    main()

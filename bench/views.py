@@ -1,0 +1,55 @@
+"""The comparable endpoints: a bare view (the floor) and one authenticated GET per implementation.
+
+Both authenticated views answer `{"id": request.user.id}`; they differ only in their
+authentication class. The `/user` variants also read a column of the user row (`username`), for a
+view that needs more of the user than its id.
+"""
+
+from typing import Any
+
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from tokens.authentication import SessionJWTAuthentication
+
+
+class BareView(APIView):
+    """No authentication, no permission, no database: the cost of Django + DRF alone."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+class OursIdView(APIView):
+    """This app: verify the access token, check its session in Redis, answer the user id."""
+
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        return Response({"id": request.user.id})
+
+
+class SimpleJWTIdView(OursIdView):
+    """simplejwt: verify the access token, load the user row, answer the user id."""
+
+    authentication_classes = [JWTAuthentication]
+
+
+class OursUserView(OursIdView):
+    """As OursIdView, but the answer needs a column of the user row."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"id": request.user.id, "username": request.user.username})
+
+
+class SimpleJWTUserView(OursUserView):
+    """As SimpleJWTIdView, but the answer needs a column of the user row."""
+
+    authentication_classes = [JWTAuthentication]

@@ -1,0 +1,113 @@
+"""The benchmark harness runs end to end, and the costs its figures rely on hold.
+
+No timing assertions here (speed is measured by `make bench`, not asserted): the tiny run only
+proves that the harness produces its table, and the other tests count SQL statements and Redis
+round trips, which do not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, bearer, login
+
+
+@pytest.mark.live
+@pytest.mark.timeout(300)
+def test_tiny_bench_run_prints_and_writes_the_table(tmp_path):
+    output = tmp_path / "bench.md"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--tiny", "--db", "sqlite", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = output.read_text()
+    assert table in result.stdout
+    for row in (
+        "| bare DRF view, no auth (the floor) |",
+        "| authenticated GET, answers the user id |",
+        "| refresh (chains; simplejwt: rotation + blacklist) |",
+        "| login (PBKDF2, Django default) |",
+        "| after 500 more rotations |",
+        "| refresh >= 5x simplejwt + blacklist (SQLite) |",
+    ):
+        assert row in table
+    assert "errors (non-2xx or socket) over all runs: 0." in table
+
+
+def redis_round_trips(redis_server) -> int:
+    # One read event per round trip; the INFO asking for it is one more.
+    return int(redis_server.info("stats")["total_reads_processed"])
+
+
+@pytest.mark.django_db
+def test_a_view_that_needs_only_the_user_id_costs_one_redis_round_trip_and_no_sql(
+    api, user, redis_server, django_assert_num_queries
+):
+    body = login(api)
+    before = redis_round_trips(redis_server)
+
+    with django_assert_num_queries(0):
+        response = api.get("/api/auth/sessions", **bearer(body["access_token"]))
+
+    assert response.status_code == 200
+    # The session check, and the session list the view itself reads.
+    assert redis_round_trips(redis_server) - before - 1 == 2
+
+
+@pytest.mark.django_db
+def test_a_view_that_reads_the_user_loads_it_once(
+    api, user, redis_server, django_assert_num_queries
+):
+    body = login(api)
+    before = redis_round_trips(redis_server)
+
+    with django_assert_num_queries(1):
+        response = api.get("/api/user/info", **bearer(body["access_token"]))
+
+    assert response.status_code == 200
+    assert response.json()["username"] == "alice"
+    assert redis_round_trips(redis_server) - before - 1 == 1
+
+
+@pytest.mark.django_db
+def test_a_user_deactivated_by_a_queryset_update_loses_access_where_the_user_is_read(
+    api, user, django_user_model
+):
+    body = login(api)
+    # update() sends no signal, so the session is still live in Redis.
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = api.get("/api/user/info", **bearer(body["access_token"]))
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "session_revoked"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    refresh = api.post("/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json")
+    assert refresh.status_code == 403
+    assert refresh.json()["code"] == "session_revoked"
+
+
+@pytest.mark.django_db
+def test_the_password_change_keeps_the_calling_session(api, user):
+    body = login(api)
+    other = login(api)
+
+    response = api.post(
+        "/api/user/password",
+        {"old_password": "correct-horse-battery", "new_password": "a-new-long-passphrase-42"},
+        format="json",
+        **bearer(body["access_token"]),
+    )
+
+    assert response.status_code == 200, response.content
+    assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 200
+    assert api.get("/api/user/info", **bearer(other["access_token"])).status_code == 401
