@@ -62,3 +62,14 @@ test-browser: install
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m bench.run --db sqlite $(if $(DATABASE_URL),--db $(DATABASE_URL)) --write-docs $(BENCH_ARGS)
+
+# The full soak: 300 users for 60 seconds against 3 gunicorn workers, report in docs/soak.md
+# (a 10-second version runs in `make test`). Needs redis-server.
+SOAK_ARGS ?=
+soak: install
+	$(BIN)/python -m soak --users 300 --seconds 60 --report docs/soak.md $(SOAK_ARGS)
+
+# A long schemathesis run over every operation of /api/schema/ (random, not derandomized).
+FUZZ_EXAMPLES ?= 500
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py --timeout 0
