@@ -19,7 +19,9 @@ from .exceptions import TokenExpired, TokenInvalid
 
 SESSION_ID_CLAIM = "sid"
 
-_backend_cache: dict[int, TokenBackend] = {}
+# (settings object, backend built from it). Holding the settings object itself, not its id(),
+# means a replaced SIMPLE_JWT can never be mistaken for the cached one.
+_backend_cache: list[tuple[Any, TokenBackend]] = []
 
 
 def jwt_api_settings() -> Any:
@@ -30,20 +32,19 @@ def jwt_api_settings() -> Any:
 def token_backend() -> TokenBackend:
     """Return a simplejwt `TokenBackend` built from the current `SIMPLE_JWT` settings."""
     api = jwt_api_settings()
-    backend = _backend_cache.get(id(api))
-    if backend is None:
-        _backend_cache.clear()
-        backend = TokenBackend(
-            api.ALGORITHM,
-            api.SIGNING_KEY,
-            api.VERIFYING_KEY,
-            api.AUDIENCE,
-            api.ISSUER,
-            api.JWK_URL,
-            api.LEEWAY,
-            api.JSON_ENCODER,
-        )
-        _backend_cache[id(api)] = backend
+    if _backend_cache and _backend_cache[0][0] is api:
+        return _backend_cache[0][1]
+    backend = TokenBackend(
+        api.ALGORITHM,
+        api.SIGNING_KEY,
+        api.VERIFYING_KEY,
+        api.AUDIENCE,
+        api.ISSUER,
+        api.JWK_URL,
+        api.LEEWAY,
+        api.JSON_ENCODER,
+    )
+    _backend_cache[:] = [(api, backend)]
     return backend
 
 
