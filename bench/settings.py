@@ -16,6 +16,7 @@ database connections (`CONN_MAX_AGE`, 60 s by default) are the site's own settin
 """
 
 import os
+import warnings
 
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK, SIMPLE_JWT
@@ -49,6 +50,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+# WhiteNoise warns when `collectstatic` has not run; the bench serves no static files.
+warnings.filterwarnings("ignore", message="No directory at", module="django.core.handlers.base")
 
 # Quiet: one log line per request would cost more than some of the endpoints measured.
 LOGGING = {
