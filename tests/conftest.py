@@ -78,6 +78,61 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class OwnRedis:
+    """A redis-server of a test's own, on a free port: started, stopped, killed, frozen at will."""
+
+    def __init__(self, directory) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *, aof: bool = False) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else []
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--dir", str(self.directory), "--save", "", *persistence),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.client().ping()
+                return
+            except redis.exceptions.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+    def freeze(self) -> None:
+        assert self.process
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process:
+            self.process.send_signal(signal.SIGCONT)
+
+    def wipe(self) -> None:
+        self.stop()
+        for name in os.listdir(self.directory):
+            path = self.directory / name
+            if path.is_dir():
+                for inner in path.iterdir():
+                    inner.unlink()
+                path.rmdir()
+            else:
+                path.unlink()
+
+
 class LiveServer:
     """A gunicorn server running the site with the test settings on a loopback port."""
 

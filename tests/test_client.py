@@ -14,7 +14,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,12 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from tests.client_helpers import AsyncCountingTransport, CountingTransport
-from tests.conftest import PASSWORD, ROOT, free_port
+from tests.conftest import PASSWORD, ROOT, OwnRedis, free_port
 from tokens.client import (
     AuthUnavailable,
     FileTokenStore,
@@ -471,58 +467,17 @@ def test_streaming_body_is_not_replayed_but_the_next_request_works(api, counting
 
 @pytest.fixture
 def own_redis(tmp_path):
-    """Start a redis-server of this test's own; return its port and a function restarting it."""
-    port = free_port()
-    command = [
-        shutil.which("redis-server") or "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
-    processes = []
-
-    def start():
-        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop():
-        # SHUTDOWN SAVE writes the data to --dir, so a restart brings the sessions back. No
-        # retries: redis-py would otherwise retry the connection SHUTDOWN closes, for seconds.
-        client = redis.Redis(port=port, retry=Retry(NoBackoff(), 0))
-        client.shutdown(save=True)
-        client.close()
-        processes[-1].wait(10)
-
-    start()
-    yield port, start, stop
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(10)
+    """A redis-server of this test's own; with AOF on, a restart brings the sessions back."""
+    server = OwnRedis(tmp_path)
+    server.start(aof=True)
+    yield server
+    server.stop()
 
 
 def test_redis_down_during_refresh_raises_auth_unavailable_and_keeps_the_session(
     gunicorn_servers, alice, own_redis, counting
 ):
-    port, start_redis, stop_redis = own_redis
-    api = gunicorn_servers(**LONG_ENV, TOKENS_TEST_REDIS_PORT=str(port)).url + "/api"
+    api = gunicorn_servers(**LONG_ENV, TOKENS_TEST_REDIS_PORT=str(own_redis.port)).url + "/api"
     expired = []
     auth = TokenAuth(
         api,
@@ -537,7 +492,7 @@ def test_redis_down_during_refresh_raises_auth_unavailable_and_keeps_the_session
     with httpx.Client(auth=auth) as client, httpx.Client(auth=patient) as other:
         assert client.get(f"{api}/user/info").status_code == 200
         before = auth.store.load()
-        stop_redis()
+        own_redis.stop()
         # An API answer that needs no refresh reaches the caller as it is.
         down = other.get(f"{api}/user/info")
         assert (down.status_code, down.json()["code"]) == (503, "store_unavailable")
@@ -547,7 +502,7 @@ def test_redis_down_during_refresh_raises_auth_unavailable_and_keeps_the_session
         assert {(r.status_code, r.code) for r in results} == {(503, "store_unavailable")}
         assert expired == []
         assert auth.store.load() == before
-        start_redis()
+        own_redis.start(aof=True)
         # The kept tokens carry the session through: the next request refreshes and succeeds.
         assert client.get(f"{api}/user/info").status_code == 200
     assert auth.store.load().refresh_token != before.refresh_token

@@ -4,9 +4,7 @@ The outage tests run their own redis-server on a free port (never the machine's,
 run's shared one) and a gunicorn server pointed at it, then stop and start that Redis under it.
 """
 
-import os
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -16,7 +14,7 @@ import pytest
 import redis
 from django.core.checks import run_checks
 
-from tests.conftest import PASSWORD, bearer, free_port, login
+from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
 from tokens.checks import check_eviction_policy
 
 LOGIN = "/api/auth/login"
@@ -25,61 +23,6 @@ INFO = "/api/user/info"
 LOGOUT = "/api/auth/logout"
 # The promise: every call answers within a second while Redis is down.
 DEADLINE = 1.0
-
-
-class OwnRedis:
-    """A redis-server this module starts, stops, kills and freezes at will."""
-
-    def __init__(self, directory) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    def start(self, *, aof: bool = False) -> None:
-        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else []
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.directory), "--save", "", *persistence),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.client().ping()
-                return
-            except redis.exceptions.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(10)
-
-    def freeze(self) -> None:
-        assert self.process
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.process:
-            self.process.send_signal(signal.SIGCONT)
-
-    def wipe(self) -> None:
-        self.stop()
-        for name in os.listdir(self.directory):
-            path = self.directory / name
-            if path.is_dir():
-                for inner in path.iterdir():
-                    inner.unlink()
-                path.rmdir()
-            else:
-                path.unlink()
 
 
 @pytest.fixture(scope="module")
