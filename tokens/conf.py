@@ -49,15 +49,16 @@ class TokensSettings:
     @property
     def grace_seconds(self) -> float:
         """Return the rotation grace period in seconds."""
-        return _seconds(self.ROTATION_GRACE_PERIOD)
+        return to_seconds(self.ROTATION_GRACE_PERIOD)
 
     @property
     def max_age_seconds(self) -> int:
         """Return the session max age in whole seconds."""
-        return int(_seconds(self.SESSION_MAX_AGE))
+        return int(to_seconds(self.SESSION_MAX_AGE))
 
 
-def _seconds(value: timedelta | float | int) -> float:
+def to_seconds(value: timedelta | float | int) -> float:
+    """Return a duration setting (a timedelta, or a number of seconds) in seconds."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

@@ -22,7 +22,7 @@ from django.db import connections, router
 from django.http import HttpRequest
 
 from . import signals
-from .conf import tokens_settings
+from .conf import to_seconds, tokens_settings
 from .exceptions import SessionNotFound, SessionRevoked, TokenExpired, TokenInvalid, TokenReused
 from .stores import SessionRecord, get_store
 from .tokens import (
@@ -74,10 +74,6 @@ def _user_claim(user: Any) -> Any:
     return value if isinstance(value, int) else str(value)
 
 
-def _seconds(value: Any) -> int:
-    return int(value.total_seconds())
-
-
 def _client_meta(request: HttpRequest | None) -> tuple[str, str]:
     if request is None:
         return "", ""
@@ -90,7 +86,7 @@ def login(user: Any, *, request: HttpRequest | None = None) -> TokenPair:
     """Start a session for an authenticated user and return its first token pair."""
     now = time.time()
     issued = int(now)
-    refresh_lifetime = _seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME)
+    refresh_lifetime = int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME))
     expires = min(issued + refresh_lifetime, issued + tokens_settings.max_age_seconds)
     session_id = secrets.token_urlsafe(12)
     claim = _user_claim(user)
@@ -132,7 +128,7 @@ def _pair(
     return TokenPair(
         access_token=str(access),
         refresh_token=str(refresh),
-        expires_in=_seconds(jwt_api_settings().ACCESS_TOKEN_LIFETIME),
+        expires_in=int(to_seconds(jwt_api_settings().ACCESS_TOKEN_LIFETIME)),
         refresh_expires_in=max(0, math.ceil(expires - now)),
         session_id=session_id,
     )
@@ -158,7 +154,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         token.jti,
         new_jti=uuid.uuid4().hex,
         now=now,
-        lifetime=_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME),
+        lifetime=int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME)),
         grace=tokens_settings.grace_seconds,
         max_age=tokens_settings.max_age_seconds,
     )

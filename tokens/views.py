@@ -76,8 +76,10 @@ def cookie_token_response(request: Request, pair: services.TokenPair) -> Respons
     return response
 
 
-def delete_refresh_cookie(response: Response) -> None:
-    """Expire the refresh-token cookie on the client."""
+def delete_refresh_cookie(request: Request, response: Response) -> None:
+    """Expire the refresh-token cookie on the client, if the request carried one."""
+    if tokens_settings.REFRESH_COOKIE_NAME not in request.COOKIES:
+        return
     response.delete_cookie(
         tokens_settings.REFRESH_COOKIE_NAME,
         path=tokens_settings.REFRESH_COOKIE_PATH,
@@ -113,10 +115,6 @@ def check_credentials(request: Request, username: str, password: str) -> Any:
     if user is None:
         raise InvalidCredentials()
     return user
-
-
-def _errors(code: str, detail: str, *statuses: int) -> dict[int, OpenApiResponse]:
-    return {s: OpenApiResponse(ErrorSerializer, description=f"{code}: {detail}") for s in statuses}
 
 
 class PublicView(APIView):
@@ -319,8 +317,7 @@ class LogoutView(APIView):
                 raise exceptions.NotAuthenticated()
             services.logout(request.auth, request=request._request, user=request.user)  # type: ignore[arg-type]
         response = Response({"detail": "Logged out."}, headers=NO_STORE)
-        if tokens_settings.REFRESH_COOKIE_NAME in request.COOKIES:
-            delete_refresh_cookie(response)
+        delete_refresh_cookie(request, response)
         return response
 
 
@@ -377,6 +374,5 @@ class LogoutAllView(APIView):
         response = Response(
             {"detail": f"Ended {len(ended)} session(s).", "ended": len(ended)}, headers=NO_STORE
         )
-        if tokens_settings.REFRESH_COOKIE_NAME in request.COOKIES:
-            delete_refresh_cookie(response)
+        delete_refresh_cookie(request, response)
         return response
