@@ -3,7 +3,6 @@
 import re
 import secrets
 import time
-import uuid
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -14,6 +13,7 @@ from tests.conftest import bearer, free_port, login
 from tokens import services
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import _encode as encode
+from tokens.tokens import new_jti
 
 pytestmark = pytest.mark.django_db
 
@@ -371,8 +371,7 @@ def store_sessions(users, per_user):
                 expires_at=int(now) + 3600,
                 ip="198.51.100.1",
                 user_agent=FIREFOX,
-                current_jti=uuid.uuid4().hex,
-                current_iat=int(created),
+                current_jti=new_jti(),
             )
             pipe.hset(store.user_key(record.user_id), record.session_id, encode(record))
             pipe.zadd(store.index_key, {f"{record.user_id}:{record.session_id}": created})

@@ -11,7 +11,6 @@ import logging
 import math
 import secrets
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from .tokens import (
     jwt_api_settings,
     mint_access,
     mint_refresh,
+    new_jti,
 )
 
 security_logger = logging.getLogger("django.security.tokens")
@@ -90,9 +90,7 @@ def login(user: Any, *, request: HttpRequest | None = None) -> TokenPair:
     expires = min(issued + refresh_lifetime, issued + tokens_settings.max_age_seconds)
     session_id = secrets.token_urlsafe(12)
     claim = _user_claim(user)
-    refresh = mint_refresh(
-        claim, session_id, jti=uuid.uuid4().hex, issued_at=issued, expires_at=expires
-    )
+    refresh = mint_refresh(claim, session_id, jti=new_jti(), issued_at=issued, expires_at=expires)
     ip, agent = _client_meta(request)
     record = SessionRecord(
         session_id=session_id,
@@ -103,7 +101,6 @@ def login(user: Any, *, request: HttpRequest | None = None) -> TokenPair:
         ip=ip,
         user_agent=agent,
         current_jti=refresh.jti,
-        current_iat=issued,
     )
     evicted = get_store().create(record, max_sessions=tokens_settings.MAX_SESSIONS_PER_USER)
     for ended in evicted:
@@ -152,7 +149,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         token.user_id,
         token.session_id,
         token.jti,
-        new_jti=uuid.uuid4().hex,
+        new_jti=new_jti(),
         now=now,
         lifetime=int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME)),
         grace=tokens_settings.grace_seconds,

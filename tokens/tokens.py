@@ -6,6 +6,7 @@ simplejwt freezes `lifetime` and its token backend at import time; these subclas
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -61,6 +62,9 @@ class SessionToken(Token):
     def token_backend(self) -> TokenBackend:
         return token_backend()
 
+    def set_jti(self) -> None:
+        self.payload[jwt_api_settings().JTI_CLAIM] = new_jti()
+
     def verify_token_type(self) -> None:
         claim = jwt_api_settings().TOKEN_TYPE_CLAIM
         if self.payload.get(claim) != self.token_type:
@@ -101,6 +105,11 @@ class SessionRefreshToken(SessionToken):
 
     token_type = "refresh"  # noqa: S105 (a claim value, not a secret)
     lifetime_setting = "REFRESH_TOKEN_LIFETIME"
+
+
+def new_jti() -> str:
+    """Return a fresh token id: 128 random bits in 22 URL-safe characters."""
+    return secrets.token_urlsafe(16)
 
 
 def decode(raw: str | bytes, token_class: type[SessionToken]) -> SessionToken:

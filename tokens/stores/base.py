@@ -23,10 +23,10 @@ class SessionRecord:
     expires_at: int
     ip: str = ""
     user_agent: str = ""
-    # Internal rotation state: the current refresh token's id and issue time, and the previous
-    # token id that stays acceptable until `grace_until`.
+    # Internal rotation state: the current refresh token's id (issued at `last_used_at`, to the
+    # second), and the previous token id (a store may keep only a prefix of it) that stays
+    # acceptable until `grace_until`.
     current_jti: str = field(default="", repr=False)
-    current_iat: int = field(default=0, repr=False)
     previous_jti: str = field(default="", repr=False)
     grace_until: float = field(default=0, repr=False)
 

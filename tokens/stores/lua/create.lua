@@ -1,18 +1,16 @@
 -- Add a session to a user's hash, pruning expired ones and, past max_sessions, the least
 -- recently used. KEYS[1]: the user's session hash.
--- ARGV: session id, record (JSON array), now, max sessions (0: no limit), expires_at.
--- Record layout: 1 cur_jti, 2 cur_iat, 3 prev_jti, 4 grace_until, 5 created, 6 last_used,
--- 7 expires, 8 ip, 9 user agent.
+-- ARGV: session id, record (see record.lua), now (s), max sessions (0: no limit), expires (s).
 local now = tonumber(ARGV[3])
 local max = tonumber(ARGV[4])
 local live = {}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
-  local rec = cjson.decode(fields[i + 1])
-  if tonumber(rec[7]) <= now then
+  local rec = parse(fields[i + 1])
+  if not rec or rec[5] <= now then
     redis.call('HDEL', KEYS[1], fields[i])
   else
-    live[#live + 1] = {fields[i], tonumber(rec[6]), tonumber(rec[5])}
+    live[#live + 1] = {fields[i], rec[4], rec[6]}
   end
 end
 local evicted = {}

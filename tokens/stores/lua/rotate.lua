@@ -1,35 +1,38 @@
 -- Rotate a session's refresh token atomically. KEYS[1]: the user's session hash.
--- ARGV: session id, presented jti, now, new jti, refresh lifetime (s), grace (s), max age (s).
--- Returns {outcome, jti, iat, exp}; outcome is rotated, grace, reused, revoked or expired.
+-- ARGV: session id, presented jti, now (s), new jti, refresh lifetime (s), grace (s),
+-- max age (s). Returns {outcome, jti, iat, exp}; outcome is rotated, grace, reused, revoked or
+-- expired.
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
   return {'revoked'}
 end
-local rec = cjson.decode(raw)
+local rec, tail = parse(raw)
+if not rec then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return {'revoked'}
+end
 local now = tonumber(ARGV[3])
-if tonumber(rec[7]) <= now then
+if rec[5] <= now then
   redis.call('HDEL', KEYS[1], ARGV[1])
   return {'expired'}
 end
 if ARGV[2] == rec[1] then
-  local issued = math.floor(now)
-  local expires = math.floor(math.min(issued + tonumber(ARGV[5]), tonumber(rec[5]) + tonumber(ARGV[7])))
-  rec[3] = rec[1]
-  rec[4] = now + tonumber(ARGV[6])
-  rec[1] = ARGV[4]
-  rec[2] = issued
-  rec[6] = now
-  rec[7] = expires
-  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+  -- The new token's iat is the second of last_used, which a grace refresh re-mints it from.
+  local now_ms = math.floor(now * 1000)
+  local issued = math.floor(now_ms / 1000)
+  local expires = math.floor(math.min(issued + tonumber(ARGV[5]), rec[6] / 1000 + tonumber(ARGV[7])))
+  redis.call('HSET', KEYS[1], ARGV[1], table.concat({
+    ARGV[4], string.sub(rec[1], 1, 11), b36(now_ms + tonumber(ARGV[6]) * 1000), b36(now_ms),
+    b36(expires), tail}, '|'))
   local ttl = expires - issued
   if redis.call('TTL', KEYS[1]) < ttl then
     redis.call('EXPIRE', KEYS[1], ttl)
   end
-  return {'rotated', rec[1], string.format('%d', issued), string.format('%d', expires)}
+  return {'rotated', ARGV[4], string.format('%d', issued), string.format('%d', expires)}
 end
-if ARGV[2] == rec[3] and now < tonumber(rec[4]) then
+if rec[2] ~= '' and string.sub(ARGV[2], 1, 11) == rec[2] and now * 1000 < rec[3] then
   -- An honest concurrent refresh with the token just rotated away: hand back the same successor.
-  return {'grace', rec[1], string.format('%d', rec[2]), string.format('%d', rec[7])}
+  return {'grace', rec[1], string.format('%d', math.floor(rec[4] / 1000)), string.format('%d', rec[5])}
 end
 -- Any other token of this session was rotated away earlier: someone replays it. End the session.
 redis.call('HDEL', KEYS[1], ARGV[1])

@@ -1,0 +1,87 @@
+"""What the Redis store keeps per session: compact, faithful, and safe across format changes."""
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import bearer, login
+from tokens.stores import get_store
+
+pytestmark = pytest.mark.django_db
+
+EDGE = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
+)
+
+
+def sessions_of(api, body):
+    response = api.get("/api/auth/sessions", **bearer(body["access_token"]))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        EDGE,
+        "",
+        "curl/8.5.0",
+        'Ünïcode 🚀 agent | with | bars | and \\ backslashes " quotes',
+        "x" * 256,
+    ],
+)
+def test_user_agent_and_ip_come_back_exactly_as_recorded(api, user, agent):
+    body = login(api, HTTP_USER_AGENT=agent, REMOTE_ADDR="2001:db8::42")
+    refreshed = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert refreshed.status_code == 200, refreshed.content
+
+    [session] = sessions_of(api, refreshed.json())
+    assert session["user_agent"] == agent
+    assert session["ip"] == "2001:db8::42"
+
+
+def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server):
+    # With docs/operations.md's `hash-max-listpack-value 256`, a user's hash keeps Redis'
+    # compact encoding even after rotations fill the previous-token slot.
+    redis_server.config_set("hash-max-listpack-value", 256)
+    try:
+        body = login(api, HTTP_USER_AGENT=EDGE, REMOTE_ADDR="203.0.113.7")
+        login(api, HTTP_USER_AGENT=EDGE, REMOTE_ADDR="203.0.113.8")
+        for _ in range(3):
+            response = api.post(
+                "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+            )
+            assert response.status_code == 200, response.content
+            body = response.json()
+        key = get_store().user_key(str(user.pk))
+        assert redis_server.object("encoding", key) == b"listpack"
+        assert max(len(v) for v in redis_server.hvals(key)) <= 128
+    finally:
+        redis_server.config_set("hash-max-listpack-value", 64)
+
+
+def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(api, user, redis_server):
+    body = login(api)
+    other = login(api)
+    key = get_store().user_key(str(user.pk))
+    now = time.time()
+    # What version 0.1 stored: a JSON array.
+    old = json.dumps(["0" * 32, int(now), "", 0, now, now, int(now) + 3600, "", "Firefox"])
+    session_id = next(s["id"] for s in sessions_of(api, body) if s["current"])
+    redis_server.hset(key, session_id, old)
+
+    assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 401
+    refreshed = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert refreshed.status_code == 403
+    assert refreshed.json()["code"] == "session_revoked"
+    # The user's other session is untouched, and a new login prunes what it cannot read.
+    assert [s["current"] for s in sessions_of(api, other)] == [True]
+    redis_server.hset(key, "old-session", old)
+    login(api)
+    assert redis_server.hexists(key, "old-session") is False
