@@ -6,11 +6,20 @@ simplejwt freezes `lifetime` and its token backend at import time; these subclas
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from jwt.exceptions import InvalidKeyError
 from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
@@ -35,7 +44,7 @@ def token_backend() -> TokenBackend:
     api = jwt_api_settings()
     if _backend_cache and _backend_cache[0][0] is api:
         return _backend_cache[0][1]
-    backend = TokenBackend(
+    backend = HMACFastPathBackend(
         api.ALGORITHM,
         api.SIGNING_KEY,
         api.VERIFYING_KEY,
@@ -47,6 +56,84 @@ def token_backend() -> TokenBackend:
     )
     _backend_cache[:] = [(api, backend)]
     return backend
+
+
+_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
+
+
+def _b64encode(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+class HMACFastPathBackend(TokenBackend):
+    """simplejwt's `TokenBackend`, with a shortcut for the tokens this app mints with HMAC.
+
+    PyJWT re-validates its HMAC key on every call (trying to load it as a DER public key and
+    as a certificate) and checks base64 one character at a time: together about half of what
+    a refresh costs in token handling. For the plain case (HS256/384/512, the header PyJWT
+    writes, no audience, issuer or custom JSON encoder) this signs and verifies directly.
+    The shortcut only ever *accepts* a token PyJWT would accept; anything else (a bad
+    signature, an unusual header, an expired or odd claim) goes through simplejwt and PyJWT,
+    which give their usual errors. `tests/test_forged_tokens.py` holds the two paths to that.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hash = _HMAC_HASHES.get(self.algorithm)
+        plain = self.audience is None and self.issuer is None and self.json_encoder is None
+        self._key = b""
+        if self._hash is not None and plain and self.signing_key:
+            try:
+                # PyJWT's own check of the key, once: a key it refuses never takes the shortcut.
+                self._key = force_bytes(self.prepared_signing_key)
+            except (InvalidKeyError, TypeError):  # PyJWT raises it again, on the slow path
+                self._key = b""
+        header = {"alg": self.algorithm, "typ": "JWT"}
+        self._header = _b64encode(json.dumps(header, separators=(",", ":")).encode())
+        self._leeway = self.get_leeway().total_seconds() if self._key else 0.0
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        if not self._key:
+            return super().encode(payload)
+        signing_input = (
+            self._header + b"." + _b64encode(json.dumps(payload, separators=(",", ":")).encode())
+        )
+        signature = hmac.new(self._key, signing_input, self._hash).digest()  # type: ignore[arg-type]
+        return (signing_input + b"." + _b64encode(signature)).decode()
+
+    def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
+        payload = self._verified_payload(token) if self._key and verify else None
+        return payload if payload is not None else super().decode(token, verify)
+
+    def _verified_payload(self, token: Any) -> dict[str, Any] | None:
+        raw = token if isinstance(token, bytes) else str(token).encode()
+        header, _, rest = raw.partition(b".")
+        body, _, signature = rest.partition(b".")
+        if header != self._header or not _BASE64URL.fullmatch(body):
+            return None
+        expected = hmac.new(self._key, header + b"." + body, self._hash).digest()  # type: ignore[arg-type]
+        if not hmac.compare_digest(_b64encode(expected), signature) or len(body) % 4 == 1:
+            return None
+        try:
+            decoded = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+            payload = json.loads(decoded)
+        except (binascii.Error, ValueError):
+            return None
+        if _b64encode(decoded) != body or not isinstance(payload, dict):
+            return None
+        now = time.time()
+        exp, iat = payload.get("exp"), payload.get("iat")
+        if type(exp) is not int or exp <= now - self._leeway:
+            return None
+        if iat is not None and (type(iat) is not int or iat > now + self._leeway):
+            return None
+        # Claims PyJWT would check further: leave them to it.
+        if any(claim in payload for claim in ("nbf", "aud", "iss")):
+            return None
+        if any(claim in payload and type(payload[claim]) is not str for claim in ("sub", "jti")):
+            return None
+        return payload
 
 
 class SessionToken(Token):

@@ -1,0 +1,139 @@
+"""The HMAC shortcut in `tokens.tokens.HMACFastPathBackend` agrees with PyJWT, token for token.
+
+It may only accept what PyJWT accepts (with the same payload), and it must mint byte-for-byte
+what PyJWT mints, or the grace window's re-minted successor would differ between the paths.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import time
+
+import jwt
+import pytest
+from django.conf import settings as django_settings
+
+from tokens.tokens import HMACFastPathBackend, mint_access, mint_refresh, token_backend
+
+
+def b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def compact(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def signed(header: dict | bytes, payload: dict | bytes, key: str) -> str:
+    head = b64(header if isinstance(header, bytes) else compact(header))
+    body = b64(payload if isinstance(payload, bytes) else compact(payload))
+    signature = b64(hmac.new(key.encode(), head + b"." + body, hashlib.sha256).digest())
+    return (head + b"." + body + b"." + signature).decode()
+
+
+def pyjwt_verdict(token: str, key: str, leeway: float = 0):
+    try:
+        return jwt.decode(token, key, algorithms=["HS256"], leeway=leeway)
+    except jwt.PyJWTError:
+        return None
+
+
+@pytest.fixture
+def backend():
+    return HMACFastPathBackend("HS256", django_settings.SECRET_KEY)
+
+
+def mangled(token: str, rng: random.Random) -> str:
+    """Return the token with one random edit: a flipped, dropped, added or moved character."""
+    chars = list(token)
+    at = rng.randrange(len(chars))
+    edit = rng.choice(["flip", "drop", "add", "swap"])
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=.+/ \x00é"
+    if edit == "flip":
+        chars[at] = rng.choice(alphabet)
+    elif edit == "drop":
+        del chars[at]
+    elif edit == "add":
+        chars.insert(at, rng.choice(alphabet))
+    else:
+        other = rng.randrange(len(chars))
+        chars[at], chars[other] = chars[other], chars[at]
+    return "".join(chars)
+
+
+def test_minted_tokens_are_byte_for_byte_what_pyjwt_mints():
+    backend = token_backend()
+    assert isinstance(backend, HMACFastPathBackend)
+    for token in (mint_access(7, "session-a"), mint_refresh("u-é", "session-b", jti="j" * 22)):
+        assert str(token) == jwt.encode(token.payload, django_settings.SECRET_KEY, "HS256")
+
+
+def test_mangled_tokens_are_never_accepted_where_pyjwt_refuses(backend):
+    rng = random.Random(20261130)
+    key = django_settings.SECRET_KEY
+    token = str(mint_refresh(1, "session-a"))
+    assert backend._verified_payload(token) == pyjwt_verdict(token, key) is not None
+    for _ in range(3000):
+        candidate = mangled(token, rng)
+        if candidate != token:  # a swap of two equal characters changes nothing
+            assert backend._verified_payload(candidate) is None, candidate
+
+
+@pytest.mark.parametrize(
+    ("header", "payload"),
+    [
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": -1, "iat": 0, "jti": "a"}),  # expired
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": "9999999999", "jti": "a"}),  # exp not an int
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": True, "jti": "a"}),  # a bool is not an int
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": 9999999999, "iat": 9999999999}),  # issued later
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": 9999999999, "nbf": 9999999999}),  # not yet
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": 9999999999, "jti": 5}),  # jti not a string
+        ({"alg": "HS256", "typ": "JWT"}, {"exp": 9999999999, "sub": 5}),  # sub not a string
+        ({"alg": "HS256", "typ": "JWT"}, {"iat": 0}),  # no exp: PyJWT decides
+        ({"alg": "HS256", "typ": "JWT", "kid": "1"}, {"exp": 9999999999}),  # other header
+        ({"typ": "JWT", "alg": "HS256"}, {"exp": 9999999999}),  # same header, other order
+        (b'{"alg": "HS256", "typ": "JWT"}', {"exp": 9999999999}),  # same header, spaced
+        ({"alg": "HS256", "typ": "JWT"}, b"[1, 2]"),  # not an object
+        ({"alg": "HS256", "typ": "JWT"}, b"\xff\xfe"),  # not JSON
+    ],
+)
+def test_odd_claims_and_headers_are_left_to_pyjwt(backend, header, payload):
+    token = signed(header, payload, django_settings.SECRET_KEY)
+    assert backend._verified_payload(token) is None
+
+
+def test_a_valid_token_is_accepted_with_the_payload_pyjwt_reads(backend):
+    payload = {"exp": int(time.time()) + 60, "iat": int(time.time()), "jti": "a", "x": [1]}
+    token = signed({"alg": "HS256", "typ": "JWT"}, payload, django_settings.SECRET_KEY)
+    assert backend._verified_payload(token) == payload
+    assert pyjwt_verdict(token, django_settings.SECRET_KEY) == payload
+
+
+def test_leeway_is_honoured_as_pyjwt_does():
+    payload = {"exp": int(time.time()) - 5, "iat": int(time.time()) - 60, "jti": "a"}
+    token = signed({"alg": "HS256", "typ": "JWT"}, payload, django_settings.SECRET_KEY)
+    assert HMACFastPathBackend("HS256", django_settings.SECRET_KEY)._verified_payload(token) is None
+    lenient = HMACFastPathBackend("HS256", django_settings.SECRET_KEY, leeway=30)
+    assert lenient._verified_payload(token) == pyjwt_verdict(token, django_settings.SECRET_KEY, 30)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"audience": "site"}, {"issuer": "me"}, {"json_encoder": json.JSONEncoder}],
+)
+def test_audience_issuer_or_a_custom_encoder_take_the_pyjwt_path(options):
+    backend = HMACFastPathBackend("HS256", django_settings.SECRET_KEY, **options)
+    token = backend.encode({"exp": int(time.time()) + 60, "jti": "a"})
+    assert backend._verified_payload(token) is None
+    assert backend.decode(token)["jti"] == "a"
+
+
+def test_a_key_pyjwt_refuses_for_hmac_is_still_refused():
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
+    )
+    backend = HMACFastPathBackend("HS256", pem)
+    with pytest.raises(jwt.InvalidKeyError):
+        backend.encode({"exp": int(time.time()) + 60})
