@@ -948,6 +948,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rotate a simplejwt token this many times in-process and count its table rows "
         "(default: 1,000, tiny 100; 0 skips)",
     )
+    parser.add_argument(
+        "--skip-memory", action="store_true", help="leave out the Redis memory measurement"
+    )
     # Internal: a child process measures one database.
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
@@ -994,7 +997,7 @@ def main(argv: list[str] | None = None) -> None:
                     *(["--rounds", str(args.rounds)] if args.rounds else []),
                     *(["--duration", str(args.duration)] if args.duration else []),
                     # Redis memory does not depend on the database: measure it once.
-                    *(["--memory"] if n == 0 else []),
+                    *(["--memory"] if n == 0 and not args.skip_memory else []),
                     # simplejwt's table growth: on the last database (PostgreSQL when given).
                     *(
                         ["--simplejwt-rotations", str(sj_rotations)]
