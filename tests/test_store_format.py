@@ -1,4 +1,5 @@
-"""What the Redis store keeps per session: compact, faithful, and safe across format changes."""
+"""The Redis store: what it keeps per session (compact, faithful, safe across format changes)
+and how a refresh talks to Redis (the script and the user check overlap)."""
 
 import json
 import time
@@ -85,3 +86,59 @@ def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(api, user,
     redis_server.hset(key, "old-session", old)
     login(api)
     assert redis_server.hexists(key, "old-session") is False
+
+
+# --- The refresh's script and the user check overlap (RedisStore.rotate(alongside=...)) -------
+
+
+def refresh(api, body):
+    response = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_refresh_works_after_redis_forgets_its_scripts(api, user, redis_server):
+    body = refresh(api, login(api))
+    redis_server.script_flush()  # what a Redis restart does
+    body = refresh(api, body)
+    assert refresh(api, body)["refresh_token"]
+
+
+def test_refresh_works_after_redis_closes_pooled_connections(api, user, redis_server):
+    body = refresh(api, login(api))
+    # Redis closes every other client's connection (a restart, a timeout, a proxy).
+    redis_server.client_kill_filter(_type="normal", skipme=True)
+    body = refresh(api, body)
+    assert refresh(api, body)["refresh_token"]
+
+
+def test_a_failing_user_check_leaves_no_reply_behind_for_the_next_command(api, user):
+    body = login(api)
+    store = get_store()
+    [session] = store.sessions(str(user.pk), time.time())
+
+    def fails():
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        store.rotate(
+            str(user.pk),
+            session.session_id,
+            session.current_jti,
+            new_jti="n" * 22,
+            now=time.time(),
+            lifetime=3600,
+            grace=10,
+            max_age=86400,
+            alongside=fails,
+        )
+    # The script's reply was pending when the check failed; the next commands on the pool
+    # must read their own replies.
+    for _ in range(5):
+        assert store.is_live(str(user.pk), session.session_id, time.time()) is True
+        assert [s.session_id for s in store.sessions(str(user.pk), time.time())] == [
+            session.session_id
+        ]
+    assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 200

@@ -138,12 +138,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
     session) when the token cannot be used.
     """
     token = decode(raw_refresh, SessionRefreshToken)
-    gone = _user_gone(token)
-    if gone:
-        # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
-        # update): end it now, so it cannot come back if the row or the flag does.
-        end_session(token.user_id, token.session_id, reason=gone, request=request)
-        raise SessionRevoked()
+    gone: list[str | None] = []
     now = time.time()
     rotation = get_store().rotate(
         token.user_id,
@@ -154,7 +149,16 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         lifetime=int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME)),
         grace=tokens_settings.grace_seconds,
         max_age=tokens_settings.max_age_seconds,
+        # The user check is a database round trip: the store overlaps it with its own.
+        alongside=lambda: gone.append(_user_gone(token)),
     )
+    user_gone = gone[0] if gone else _user_gone(token)  # a store that ignored `alongside`
+    if user_gone:
+        # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
+        # update): end the session (whatever the rotation did), so it cannot come back if the
+        # row or the flag does.
+        end_session(token.user_id, token.session_id, reason=user_gone, request=request)
+        raise SessionRevoked()
     sender = get_user_model()
     if rotation.outcome == "reused":
         security_logger.warning(

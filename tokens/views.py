@@ -44,6 +44,7 @@ from .serializers import (
     RevokeSerializer,
     SessionSerializer,
     TokenPairSerializer,
+    refresh_token_in,
 )
 from .throttling import LOGIN_THROTTLES
 
@@ -173,11 +174,9 @@ class RefreshView(PublicView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        data = RefreshSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        raw = data.validated_data.get("refresh_token")
-        from_cookie = not raw
-        if from_cookie:
+        raw = refresh_token_in(request.data)
+        from_cookie = raw is None
+        if raw is None:
             raw = refresh_token_from_cookie(request)
             if raw is None:
                 raise RefreshTokenError("No refresh token in the body or the cookie.")

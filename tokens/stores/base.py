@@ -6,6 +6,7 @@ out, never bring a revoked token back. It never holds raw tokens, only token ids
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,11 +63,14 @@ class BaseStore:
         lifetime: int,
         grace: float,
         max_age: int,
+        alongside: Callable[[], None] | None = None,
     ) -> Rotation:
         """Atomically move the session from `presented_jti` to `new_jti`.
 
         Presenting the previous jti within its grace window returns the current successor.
-        Presenting any other jti ends the session (`reused`).
+        Presenting any other jti ends the session (`reused`). `alongside`, if given, is called
+        once during the call (a store that waits on a server runs it during the wait); its
+        exceptions propagate.
         """
         raise NotImplementedError("subclasses of BaseStore must provide a rotate() method")
 

@@ -14,11 +14,12 @@ has gone are dropped lazily.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
 from django_redis import get_redis_connection
 from redis import exceptions as redis_errors
 from redis.commands.core import Script
@@ -50,6 +51,49 @@ def _script(name: str, client: Any) -> Script:
         source = (LUA_DIR / "record.lua").read_text() + (LUA_DIR / f"{name}.lua").read_text()
         script = _scripts[name] = client.register_script(source)
     return script
+
+
+def _run_alongside(
+    client: Any, script: Script, keys: list[str], args: list[Any], alongside: Callable[[], None]
+) -> Any:
+    """Run a script and `alongside()` at once; return the script's reply.
+
+    The script is sent, `alongside()` runs while Redis works on it (on a refresh: the user
+    check, a database round trip), then the reply is read: the two waits overlap instead of
+    adding up. If the script was not sent or its reply could not be read (a pooled connection
+    Redis has closed, NOSCRIPT after a Redis restart), it runs once more the ordinary way,
+    which a rotation allows: presenting the same token again lands in its grace window.
+    """
+    if not isinstance(client, redis.Redis) or client.connection is not None:
+        alongside()
+        return script(keys=keys, args=args, client=client)
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    pending = False
+    try:
+        try:
+            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            pending = True
+        except redis_errors.ConnectionError:
+            pass  # redis-py has closed the connection; the retry below reconnects
+        alongside()
+        if pending:
+            try:
+                reply = connection.read_response()
+                pending = False
+                return reply
+            except redis_errors.NoScriptError:
+                pending = False
+            except redis_errors.TimeoutError:
+                raise  # a Redis that does not answer will not answer a retry sooner
+            except redis_errors.ConnectionError:
+                pending = False  # redis-py has closed the connection
+        return script(keys=keys, args=args, client=client)
+    finally:
+        if pending:
+            # A reply may still be on its way: the next command must never read it.
+            connection.disconnect()
+        pool.release(connection)
 
 
 @contextmanager
@@ -220,14 +264,17 @@ class RedisStore(BaseStore):
         lifetime: int,
         grace: float,
         max_age: int,
+        alongside: Callable[[], None] | None = None,
     ) -> Rotation:
         with _available():
             client = self.redis
-            result = _script("rotate", client)(
-                keys=[self.user_key(user_id)],
-                args=[session_id, presented_jti, now, new_jti, lifetime, grace, max_age],
-                client=client,
-            )
+            keys = [self.user_key(user_id)]
+            args: list[Any] = [session_id, presented_jti, now, new_jti, lifetime, grace, max_age]
+            script = _script("rotate", client)
+            if alongside is None:
+                result = script(keys=keys, args=args, client=client)
+            else:
+                result = _run_alongside(client, script, keys, args, alongside)
         outcome: Outcome = _decode(result[0])  # type: ignore[assignment]
         if outcome in ("rotated", "grace"):
             return Rotation(outcome, _decode(result[1]), int(result[2]), int(result[3]))
