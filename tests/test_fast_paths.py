@@ -180,3 +180,33 @@ def test_refresh_token_in_matches_the_serializer(data):
         with pytest.raises(ValidationError) as raised:
             refresh_token_in(data)
         assert raised.value.detail == serializer.errors
+
+
+@pytest.mark.django_db
+def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model):
+    from django.utils import timezone
+
+    from tokens.services import token_user
+
+    make_user("someone-else")
+    user = make_user("alice", first_name="Älice", last_login=timezone.now())
+    orm = django_user_model.objects.get(pk=user.pk)
+    fast = token_user(user.pk)
+
+    assert type(fast) is type(orm)
+    for field in django_user_model._meta.concrete_fields:
+        assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name
+        assert type(getattr(fast, field.attname)) is type(getattr(orm, field.attname)), field.name
+    assert (fast._state.adding, fast._state.db) == (False, "default")
+    fast.first_name = "Alice"
+    fast.save()  # an UPDATE of the loaded row, not an INSERT
+    assert django_user_model.objects.get(pk=user.pk).first_name == "Alice"
+    assert django_user_model.objects.count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
+def test_token_user_is_none_for_a_claim_that_names_no_user(user, claim):
+    from tokens.services import token_user
+
+    assert token_user(claim) is None

@@ -56,7 +56,7 @@ class SessionJWTAuthentication(JWTAuthentication):
         api = jwt_api_settings()
         model = get_user_model()
         claim = validated_token[api.USER_ID_CLAIM]
-        load = partial(_load_user, model, api.USER_ID_FIELD, claim)
+        load = partial(_load_user, claim)
         return LazyUser(load, _known_attributes(model, api.USER_ID_FIELD, claim))
 
     def authenticate_header(self, request: Request) -> str:
@@ -87,13 +87,10 @@ class LazyUser(SimpleLazyObject):
         return super().__bool__()
 
 
-def _load_user(model: type[models.Model], field: str, claim: Any) -> Any:
+def _load_user(claim: Any) -> Any:
     """Return the token's user; a missing or inactive user means the session is over."""
-    try:
-        user = model._default_manager.get(**{field: claim})
-    except (model.DoesNotExist, ValueError, TypeError) as exc:  # type: ignore[attr-defined]
-        raise access_error(SessionRevoked()) from exc
-    if not user.is_active:  # type: ignore[attr-defined]
+    user = services.token_user(claim)
+    if user is None or not user.is_active:
         raise access_error(SessionRevoked())
     return user
 

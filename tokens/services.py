@@ -198,35 +198,76 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
 
 def _user_gone(token: SessionToken) -> str | None:
     """Return "deleted" or "deactivated" if the token's user can no longer use it, else None."""
+    user = token_user(token[jwt_api_settings().USER_ID_CLAIM])
+    if user is None:
+        return "deleted"
+    # A user model without is_active counts as active, as Django's backends treat it.
+    return None if getattr(user, "is_active", True) else "deactivated"
+
+
+def token_user(claim: Any) -> Any | None:
+    """Return the user a token's user-id claim names, or None if there is none.
+
+    Every refresh asks this, and every request whose view reads `request.user`. It runs the
+    default manager's query for `USER_ID_FIELD = claim` as the ORM would, but compiled once per
+    user model and database: the ORM's per-call query building and compiling cost more than
+    the database lookup itself.
+    """
     model = get_user_model()
     field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
     alias = router.db_for_read(model)
     connection = connections[alias]
+    query = _user_query(model, field.name, alias)
     try:
-        value = field.get_db_prep_value(
-            field.to_python(token[jwt_api_settings().USER_ID_CLAIM]), connection
-        )
+        python_value = field.to_python(claim)
+        value = field.get_db_prep_value(python_value, connection)
     except (ValidationError, ValueError, TypeError):
-        return "deleted"
+        return None
+    lookup = {field.name: python_value}
+    if query is None:
+        # A manager whose query has parameters of its own: the ORM, every time.
+        return model._default_manager.db_manager(alias).filter(**lookup).first()
     with connection.cursor() as cursor:
-        cursor.execute(_user_state_sql(model, field.name, alias), [value])
-        row = cursor.fetchone()
-    if row is None:
-        return "deleted"
-    return None if row[0] else "deactivated"
+        cursor.execute(query.sql, [value])
+        rows = cursor.fetchall()
+    if len(rows) != 1:
+        # None, or several (a USER_ID_FIELD that is not unique): what the ORM's get() does.
+        return model._default_manager.db_manager(alias).get(**lookup) if rows else None
+    row = list(rows[0])
+    for position, (converters, expression) in query.converters.items():
+        for convert in converters:
+            row[position] = convert(row[position], expression, connection)
+    return model.from_db(alias, query.attnames, row[query.start : query.end])
+
+
+@dataclass(frozen=True)
+class _CompiledUserQuery:
+    sql: str
+    converters: dict[int, Any]
+    attnames: list[str]
+    start: int
+    end: int
 
 
 @functools.lru_cache(maxsize=16)
-def _user_state_sql(model: Any, field_name: str, alias: str) -> str:
-    # Every refresh asks this. Compiling the ORM query once and reusing its SQL costs a quarter
-    # of the ORM's per-call query building; the database still sees one indexed lookup.
-    # A user model without is_active counts as active, as Django's backends treat it.
-    active = (
-        "is_active" if any(f.name == "is_active" for f in model._meta.concrete_fields) else "pk"
+def _user_query(model: Any, field_name: str, alias: str) -> _CompiledUserQuery | None:
+    queryset = model._default_manager.using(alias).filter(**{field_name: 0})[:2]
+    compiler = queryset.query.get_compiler(alias)
+    sql, params = compiler.as_sql()
+    if len(params) != 1:
+        return None
+    # What Django's ModelIterable does with a compiled query's rows: convert the columns the
+    # backend returns raw, and build the instance from the model's own columns.
+    expressions = [column for column, _, _ in compiler.select]
+    fields = compiler.klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    return _CompiledUserQuery(
+        sql=sql,
+        converters=compiler.get_converters(expressions),
+        attnames=[column.target.attname for column, _, _ in compiler.select[start:end]],
+        start=start,
+        end=end,
     )
-    queryset = model._default_manager.using(alias).filter(**{field_name: 0}).values_list(active)
-    sql, _ = queryset[:1].query.sql_with_params()
-    return sql
 
 
 def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:
