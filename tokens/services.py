@@ -198,15 +198,18 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
 
 def _user_gone(token: SessionToken) -> str | None:
     """Return "deleted" or "deactivated" if the token's user can no longer use it, else None."""
-    user = token_user(token[jwt_api_settings().USER_ID_CLAIM])
+    user = token_user(token[jwt_api_settings().USER_ID_CLAIM], only_is_active=True)
     if user is None:
         return "deleted"
     # A user model without is_active counts as active, as Django's backends treat it.
     return None if getattr(user, "is_active", True) else "deactivated"
 
 
-def token_user(claim: Any) -> Any | None:
+def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
     """Return the user a token's user-id claim names, or None if there is none.
+
+    `only_is_active` loads just the id and `is_active` (the rest is deferred, loaded on
+    first access): all a refresh needs to know.
 
     Every refresh asks this, and every request whose view reads `request.user`. It runs the
     default manager's query for `USER_ID_FIELD = claim` as the ORM would, but compiled once per
@@ -217,7 +220,7 @@ def token_user(claim: Any) -> Any | None:
     field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
     alias = router.db_for_read(model)
     connection = connections[alias]
-    query = _user_query(model, field.name, alias)
+    query = _user_query(model, field.name, alias, only_is_active)
     try:
         python_value = field.to_python(claim)
         value = field.get_db_prep_value(python_value, connection)
@@ -226,7 +229,8 @@ def token_user(claim: Any) -> Any | None:
     lookup = {field.name: python_value}
     if query is None:
         # A manager whose query has parameters of its own: the ORM, every time.
-        return model._default_manager.db_manager(alias).filter(**lookup).first()
+        queryset = model._default_manager.db_manager(alias).filter(**lookup)
+        return (queryset.only(*_active_columns(model)) if only_is_active else queryset).first()
     with connection.cursor() as cursor:
         cursor.execute(query.sql, [value])
         rows = cursor.fetchall()
@@ -249,10 +253,14 @@ class _CompiledUserQuery:
     end: int
 
 
-@functools.lru_cache(maxsize=16)
-def _user_query(model: Any, field_name: str, alias: str) -> _CompiledUserQuery | None:
-    queryset = model._default_manager.using(alias).filter(**{field_name: 0})[:2]
-    compiler = queryset.query.get_compiler(alias)
+@functools.lru_cache(maxsize=32)
+def _user_query(
+    model: Any, field_name: str, alias: str, only_is_active: bool
+) -> _CompiledUserQuery | None:
+    queryset = model._default_manager.using(alias).filter(**{field_name: 0})
+    if only_is_active:
+        queryset = queryset.only(*_active_columns(model))
+    compiler = queryset[:2].query.get_compiler(alias)
     sql, params = compiler.as_sql()
     if len(params) != 1:
         return None
@@ -268,6 +276,11 @@ def _user_query(model: Any, field_name: str, alias: str) -> _CompiledUserQuery |
         start=start,
         end=end,
     )
+
+
+def _active_columns(model: Any) -> list[str]:
+    names = {f.name for f in model._meta.concrete_fields}
+    return [model._meta.pk.name, *(["is_active"] if "is_active" in names else [])]
 
 
 def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:
