@@ -851,22 +851,34 @@ def render_simplejwt_rows(result: dict[str, Any]) -> list[str]:
 def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None) -> list[str]:
     lines = ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
 
-    def row(target: str, measured: str, ok: bool) -> None:
-        lines.append(f"| {target} | {measured} | {'yes' if ok else '**no**'} |")
+    def row(target: str, measured: str, ok: bool | None) -> None:
+        met = "yes" if ok else "**no**" if ok is not None else "(set on PostgreSQL only)"
+        lines.append(f"| {target} | {measured} | {met} |")
 
     for result in results:
         runs, db = result["runs"], result["database"]
+        # The issue sets the refresh targets on PostgreSQL; SQLite's figures are for comparison.
+        on_postgres = db == "PostgreSQL"
         refresh = ratio_of(runs, "refresh")
-        row(f"refresh >= 5x simplejwt + blacklist ({db})", f"{refresh:.2f}x", refresh >= 5)
+        row(
+            f"refresh >= 5x simplejwt + blacklist ({db})",
+            f"{refresh:.2f}x",
+            refresh >= 5 if on_postgres else None,
+        )
         p50 = median_of(runs, "refresh", "ours", "p50_us")
         bare = median_of(runs, "bare", "-", "p50_us")
         row(
             f"refresh p50 <= 2x the bare view's ({db})",
             f"{p50 / 1000:.2f} ms vs {bare / 1000:.2f} ms ({p50 / bare:.2f}x)",
-            p50 <= 2 * bare,
+            p50 <= 2 * bare if on_postgres else None,
         )
-        get = ratio_of(runs, "get")
-        row(f"authenticated GET >= 1.0x simplejwt ({db})", f"{get:.2f}x", get >= 1.0)
+        for key, name in (("get", "answers the user id"), ("get_user", "reads a user column")):
+            ratio = ratio_of(runs, key)
+            row(
+                f"authenticated GET ({name}) >= 1.0x simplejwt ({db})",
+                f"{ratio:.2f}x",
+                ratio >= 1.0,
+            )
         for key, name in (("refresh", "refresh"), ("get", "authenticated request")):
             trips = median_of(runs, key, "ours", "redis_trips")
             row(

@@ -72,6 +72,18 @@ def bearer(access_token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {access_token}"}
 
 
+def sessions_of(client: APIClient, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return `GET /api/auth/sessions` as the session of a token response sees it."""
+    response = client.get("/api/auth/sessions", **bearer(body["access_token"]))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def current_id(client: APIClient, body: dict[str, Any]) -> str:
+    """Return the id of the session a token response belongs to."""
+    return next(s["id"] for s in sessions_of(client, body) if s["current"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

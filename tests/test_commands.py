@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import bearer, free_port, login
+from tests.conftest import bearer, current_id, free_port, login
 
 pytestmark = pytest.mark.django_db
 
@@ -17,11 +17,6 @@ def run(*args):
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
-
-
-def current_id(api, body):
-    sessions = api.get("/api/auth/sessions", **bearer(body["access_token"])).json()
-    return next(s["id"] for s in sessions if s["current"])
 
 
 def status_of(api, body):

@@ -6,7 +6,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, bearer, login
+from tests.conftest import PASSWORD, bearer, current_id, login, sessions_of
 from tokens import services
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -18,16 +18,6 @@ EDGE = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0"
 )
-
-
-def sessions_of(api, body):
-    response = api.get("/api/auth/sessions", **bearer(body["access_token"]))
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def current_id(api, body):
-    return next(s["id"] for s in sessions_of(api, body) if s["current"])
 
 
 def moment(value):

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model, user_logged_in, user_logged_out,
 from django.core.management import call_command
 from django.http import HttpRequest
 
-from tests.conftest import PASSWORD, bearer, login
+from tests.conftest import PASSWORD, bearer, current_id, login
 from tokens import signals
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +49,6 @@ def catch():
 @pytest.fixture
 def revoked(catch):
     return catch(signals.session_revoked)
-
-
-def current_id(api, body):
-    sessions = api.get("/api/auth/sessions", **bearer(body["access_token"])).json()
-    return next(s["id"] for s in sessions if s["current"])
 
 
 def refresh(api, token):

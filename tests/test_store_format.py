@@ -6,27 +6,21 @@ import time
 
 import pytest
 
-from tests.conftest import bearer, login
+from tests.conftest import bearer, current_id, login, sessions_of
 from tokens.stores import get_store
 
 pytestmark = pytest.mark.django_db
 
-EDGE = (
+EDGE_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
 )
 
 
-def sessions_of(api, body):
-    response = api.get("/api/auth/sessions", **bearer(body["access_token"]))
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 @pytest.mark.parametrize(
     "agent",
     [
-        EDGE,
+        EDGE_LINUX,
         "",
         "curl/8.5.0",
         'Ünïcode 🚀 agent | with | bars | and \\ backslashes " quotes',
@@ -50,8 +44,8 @@ def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server
     # compact encoding even after rotations fill the previous-token slot.
     redis_server.config_set("hash-max-listpack-value", 256)
     try:
-        body = login(api, HTTP_USER_AGENT=EDGE, REMOTE_ADDR="203.0.113.7")
-        login(api, HTTP_USER_AGENT=EDGE, REMOTE_ADDR="203.0.113.8")
+        body = login(api, HTTP_USER_AGENT=EDGE_LINUX, REMOTE_ADDR="203.0.113.7")
+        login(api, HTTP_USER_AGENT=EDGE_LINUX, REMOTE_ADDR="203.0.113.8")
         for _ in range(3):
             response = api.post(
                 "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
@@ -72,7 +66,7 @@ def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(api, user,
     now = time.time()
     # What version 0.1 stored: a JSON array.
     old = json.dumps(["0" * 32, int(now), "", 0, now, now, int(now) + 3600, "", "Firefox"])
-    session_id = next(s["id"] for s in sessions_of(api, body) if s["current"])
+    session_id = current_id(api, body)
     redis_server.hset(key, session_id, old)
 
     assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 401

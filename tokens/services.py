@@ -208,13 +208,11 @@ def _user_gone(token: SessionToken) -> str | None:
 def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
     """Return the user a token's user-id claim names, or None if there is none.
 
-    `only_is_active` loads just the id and `is_active` (the rest is deferred, loaded on
-    first access): all a refresh needs to know.
-
     Every refresh asks this, and every request whose view reads `request.user`. It runs the
     default manager's query for `USER_ID_FIELD = claim` as the ORM would, but compiled once per
     user model and database: the ORM's per-call query building and compiling cost more than
-    the database lookup itself.
+    the database lookup itself. `only_is_active` loads just the id and `is_active` (the rest is
+    deferred, loaded on first access): all a refresh needs to know.
     """
     model = get_user_model()
     field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)

@@ -109,7 +109,7 @@ def _decode(value: bytes | str) -> str:
 
 
 # Words of today's browser user agents. Stored agents are deflated against it: the typical
-# 120-character agent takes about 25 bytes. NEVER change it: stored agents need it to inflate.
+# 120-character agent takes about 20 bytes. NEVER change it: stored agents need it to inflate.
 _AGENT_DICTIONARY = b" ".join(
     [
         b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) (Macintosh; Intel Mac OS X 10_15_7)",
@@ -152,6 +152,7 @@ def _b36(number: int) -> str:
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 # How much of the previous token's id a record keeps: enough to tell the session's own tokens
 # apart (66 bits), which is all the grace check needs, since every presented token is signed.
+# lua/rotate.lua cuts it to the same length.
 PREVIOUS_JTI_LENGTH = 11
 
 
