@@ -263,3 +263,26 @@ def test_user_login_failed_on_the_oauth_password_grant(api, user, catch):
     )
     assert len(failed.calls) == 1
     assert "wrong-secret" not in repr(failed.kwargs)
+
+
+def test_a_deactivated_users_session_ends_on_refresh_and_a_replay_is_still_reuse(
+    api, make_user, django_user_model, catch, revoked, settings
+):
+    settings.TOKENS = {**settings.TOKENS, "ROTATION_GRACE_PERIOD": timedelta(0)}
+    user = make_user("alice")
+    first = login(api)
+    second = login(api)
+    successor = refresh(api, second["refresh_token"]).json()
+    first_id, second_id = current_id(api, first), current_id(api, successor)
+    reused = catch(signals.refresh_token_reused)
+    # update() sends no signal: the sessions stay in Redis until a refresh finds out.
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)
+
+    ended = refresh(api, first["refresh_token"])
+    assert (ended.status_code, ended.json()["code"]) == (403, "session_revoked")
+    replay = refresh(api, second["refresh_token"])  # rotated away: a replay, whoever sends it
+    assert (replay.status_code, replay.json()["code"]) == (403, "refresh_token_reused")
+
+    assert reasons(revoked) == [(first_id, "deactivated"), (second_id, "reuse")]
+    assert len(reused.calls) == 1
+    assert refresh(api, successor["refresh_token"]).json()["code"] == "session_revoked"

@@ -152,13 +152,6 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         # The user check is a database round trip: the store overlaps it with its own.
         alongside=lambda: gone.append(_user_gone(token)),
     )
-    user_gone = gone[0] if gone else _user_gone(token)  # a store that ignored `alongside`
-    if user_gone:
-        # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
-        # update): end the session (whatever the rotation did), so it cannot come back if the
-        # row or the flag does.
-        end_session(token.user_id, token.session_id, reason=user_gone, request=request)
-        raise SessionRevoked()
     sender = get_user_model()
     if rotation.outcome == "reused":
         security_logger.warning(
@@ -181,6 +174,13 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         raise SessionRevoked()
     if rotation.outcome == "expired":
         raise TokenExpired()
+    user_gone = gone[0] if gone else _user_gone(token)  # a store that ignored `alongside`
+    if user_gone:
+        # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
+        # update): end the session the rotation just moved on, so it cannot come back if the
+        # row or the flag does.
+        end_session(token.user_id, token.session_id, reason=user_gone, request=request)
+        raise SessionRevoked()
     claim = token[jwt_api_settings().USER_ID_CLAIM]
     refresh = mint_refresh(
         claim,
