@@ -227,3 +227,17 @@ def test_token_user_is_none_for_a_claim_that_names_no_user(user, claim):
     from tokens.services import token_user
 
     assert token_user(claim) is None
+
+
+def test_a_deeply_nested_payload_is_left_to_pyjwt(backend):
+    token = signed(
+        {"alg": "HS256", "typ": "JWT"}, b"[" * 100_000 + b"]" * 100_000, django_settings.SECRET_KEY
+    )
+    assert backend._verified_payload(token) is None
+
+
+def test_a_key_pyjwt_warns_about_as_too_short_takes_pyjwt_s_path_and_its_warning():
+    backend = HMACFastPathBackend("HS256", "short")
+    with pytest.warns(jwt.InsecureKeyLengthWarning):
+        token = backend.encode({"exp": int(time.time()) + 60, "jti": "a"})
+    assert backend._verified_payload(token) is None

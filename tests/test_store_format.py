@@ -3,10 +3,13 @@ and how a refresh talks to Redis (the script and the user check overlap)."""
 
 import json
 import time
+from functools import partial
 
 import pytest
+import redis
 
 from tests.conftest import bearer, current_id, login, sessions_of
+from tokens.exceptions import StoreUnavailable
 from tokens.stores import get_store
 
 pytestmark = pytest.mark.django_db
@@ -59,13 +62,24 @@ def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server
         redis_server.config_set("hash-max-listpack-value", 64)
 
 
-def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(api, user, redis_server):
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "Firefox",
+        # Bars in the agent must not make the old array look like this version's fields.
+        "Mozilla a|b|c|d| zzzzzzz |x|y|z",
+        "x|0|0|0|zzzzzzzz|0|ip|agent",
+    ],
+)
+def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(
+    api, user, redis_server, agent
+):
     body = login(api)
     other = login(api)
     key = get_store().user_key(str(user.pk))
     now = time.time()
     # What version 0.1 stored: a JSON array.
-    old = json.dumps(["0" * 32, int(now), "", 0, now, now, int(now) + 3600, "", "Firefox"])
+    old = json.dumps(["0" * 32, int(now), "", 0, now, now, int(now) + 3600, "", agent])
     session_id = current_id(api, body)
     redis_server.hset(key, session_id, old)
 
@@ -76,6 +90,7 @@ def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(api, user,
     assert refreshed.status_code == 403
     assert refreshed.json()["code"] == "session_revoked"
     # The user's other session is untouched, and a new login prunes what it cannot read.
+    redis_server.hset(key, "old-session", old)
     assert [s["current"] for s in sessions_of(api, other)] == [True]
     redis_server.hset(key, "old-session", old)
     login(api)
@@ -136,3 +151,48 @@ def test_a_failing_user_check_leaves_no_reply_behind_for_the_next_command(api, u
             session.session_id
         ]
     assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize(("grace", "outcome"), [(10.0, "grace"), (0.0, "unavailable")])
+def test_a_rotation_whose_reply_is_lost_runs_again_only_inside_a_grace_window(
+    api, user, monkeypatch, grace, outcome
+):
+    # Redis ran the script, then the connection broke before its reply arrived. Running it
+    # again presents the same token once more: with a grace window that is the honest-retry
+    # case (the same successor comes back); without one it would look like reuse and end the
+    # session, so the error stands instead (503) and the session lives on.
+    refresh(api, login(api))  # Redis knows the rotation script from then on
+    store = get_store()
+    [session] = store.sessions(str(user.pk), time.time())
+    real = redis.connection.Connection.read_response
+    lost = []
+
+    def read_response(self, *args, **kwargs):
+        reply = real(self, *args, **kwargs)
+        if not lost and isinstance(reply, list) and reply and reply[0] == b"rotated":
+            lost.append(reply)
+            self.disconnect()
+            raise redis.exceptions.ConnectionError("connection lost before the reply")
+        return reply
+
+    monkeypatch.setattr(redis.connection.Connection, "read_response", read_response)
+    rotate = partial(
+        store.rotate,
+        str(user.pk),
+        session.session_id,
+        session.current_jti,
+        new_jti="n" * 22,
+        now=time.time(),
+        lifetime=3600,
+        grace=grace,
+        max_age=86400,
+        alongside=lambda: None,
+    )
+    if outcome == "grace":
+        rotation = rotate()
+        assert (rotation.outcome, rotation.jti) == ("grace", "n" * 22)
+    else:
+        with pytest.raises(StoreUnavailable):
+            rotate()
+        assert store.is_live(str(user.pk), session.session_id, time.time())
+    assert lost

@@ -11,8 +11,9 @@ import logging
 import math
 import secrets
 import time
+import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
@@ -215,28 +216,34 @@ def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
     deferred, loaded on first access): all a refresh needs to know.
     """
     model = get_user_model()
-    field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
+    id_field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
     alias = router.db_for_read(model)
     connection = connections[alias]
-    query = _user_query(model, field.name, alias, only_is_active)
+    query = _user_query(model, id_field.name, alias, only_is_active)
     try:
-        python_value = field.to_python(claim)
-        value = field.get_db_prep_value(python_value, connection)
+        python_value = id_field.to_python(claim)
+        value = id_field.get_db_prep_value(python_value, connection)
     except (ValidationError, ValueError, TypeError):
         return None
-    lookup = {field.name: python_value}
-    if query is None:
-        # A manager whose query has parameters of its own: the ORM, every time.
-        queryset = model._default_manager.db_manager(alias).filter(**lookup)
-        return (queryset.only(*_active_columns(model)) if only_is_active else queryset).first()
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, [value])
-        rows = cursor.fetchall()
-    if len(rows) != 1:
-        # None, or several (a USER_ID_FIELD that is not unique): what the ORM's get() does.
-        return model._default_manager.db_manager(alias).get(**lookup) if rows else None
+    rows: list[Any] = []
+    if query is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(query.sql, [value])
+            rows = cursor.fetchall()
+    if query is None or len(rows) > 1:
+        # A manager whose query the shortcut cannot stand in for, or several users for the
+        # claim (a USER_ID_FIELD that is not unique): the ORM's own get(), and its errors.
+        queryset = model._default_manager.db_manager(alias).all()
+        if only_is_active:
+            queryset = queryset.only(*_active_columns(model))
+        try:
+            return queryset.get(**{id_field.name: python_value})
+        except model.DoesNotExist:
+            return None
+    if not rows:
+        return None
     row = list(rows[0])
-    for position, (converters, expression) in query.converters.items():
+    for position, (converters, expression) in query.converters_for(connection).items():
         for convert in converters:
             row[position] = convert(row[position], expression, connection)
     return model.from_db(alias, query.attnames, row[query.start : query.end])
@@ -245,10 +252,29 @@ def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
 @dataclass(frozen=True)
 class _CompiledUserQuery:
     sql: str
-    converters: dict[int, Any]
+    expressions: list[Any]
     attnames: list[str]
     start: int
     end: int
+    # Column converters, per database connection (one per thread): Django's converters may
+    # read their connection's settings, so each thread uses its own.
+    converters: weakref.WeakKeyDictionary[Any, dict[int, Any]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+
+    def converters_for(self, connection: Any) -> dict[int, Any]:
+        """Return what SQLCompiler.get_converters() returns for this query on `connection`."""
+        converters = self.converters.get(connection)
+        if converters is None:
+            converters = {}
+            for position, expression in enumerate(self.expressions):
+                found = connection.ops.get_db_converters(expression) + expression.get_db_converters(
+                    connection
+                )
+                if found:
+                    converters[position] = (found, expression)
+            self.converters[connection] = converters
+        return converters
 
 
 @functools.lru_cache(maxsize=32)
@@ -260,16 +286,22 @@ def _user_query(
         queryset = queryset.only(*_active_columns(model))
     compiler = queryset[:2].query.get_compiler(alias)
     sql, params = compiler.as_sql()
-    if len(params) != 1:
+    # Only the plain case: one parameter (the claim), and rows that are the user model's own
+    # columns. Annotations, related rows and prefetches of a custom manager need the ORM.
+    if (
+        len(params) != 1
+        or queryset._prefetch_related_lookups
+        or compiler.annotation_col_map
+        or compiler.klass_info.get("related_klass_infos")
+    ):
         return None
     # What Django's ModelIterable does with a compiled query's rows: convert the columns the
     # backend returns raw, and build the instance from the model's own columns.
-    expressions = [column for column, _, _ in compiler.select]
     fields = compiler.klass_info["select_fields"]
     start, end = fields[0], fields[-1] + 1
     return _CompiledUserQuery(
         sql=sql,
-        converters=compiler.get_converters(expressions),
+        expressions=[column for column, _, _ in compiler.select],
         attnames=[column.target.attname for column, _, _ in compiler.select[start:end]],
         start=start,
         end=end,

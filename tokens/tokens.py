@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from django.utils import timezone
 from django.utils.encoding import force_bytes
+from jwt.algorithms import HMACAlgorithm
 from jwt.exceptions import InvalidKeyError
 from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.backends import TokenBackend
@@ -85,9 +86,12 @@ class HMACFastPathBackend(TokenBackend):
         self._key = b""
         if self._hash is not None and plain and self.signing_key:
             try:
-                # PyJWT's own check of the key, once: a key it refuses never takes the shortcut.
-                self._key = force_bytes(self.prepared_signing_key)
-            except (InvalidKeyError, TypeError):  # PyJWT raises it again, on the slow path
+                # PyJWT's own checks of the key, once: a key it refuses, or warns about as too
+                # short, never takes the shortcut (PyJWT refuses or warns again, per call).
+                key = force_bytes(self.prepared_signing_key)
+                if HMACAlgorithm(self._hash).check_key_length(key) is None:
+                    self._key = key
+            except (InvalidKeyError, TypeError):
                 self._key = b""
         header = {"alg": self.algorithm, "typ": "JWT"}
         self._header = _b64encode(json.dumps(header, separators=(",", ":")).encode())
@@ -118,7 +122,7 @@ class HMACFastPathBackend(TokenBackend):
         try:
             decoded = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
             payload = json.loads(decoded)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):
             return None
         if _b64encode(decoded) != body or not isinstance(payload, dict):
             return None

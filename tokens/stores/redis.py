@@ -13,6 +13,7 @@ has gone are dropped lazily.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,15 +55,23 @@ def _script(name: str, client: Any) -> Script:
 
 
 def _run_alongside(
-    client: Any, script: Script, keys: list[str], args: list[Any], alongside: Callable[[], None]
+    client: Any,
+    script: Script,
+    keys: list[str],
+    args: list[Any],
+    alongside: Callable[[], None],
+    *,
+    rerun_is_safe: bool,
 ) -> Any:
     """Run a script and `alongside()` at once; return the script's reply.
 
     The script is sent, `alongside()` runs while Redis works on it (on a refresh: the user
     check, a database round trip), then the reply is read: the two waits overlap instead of
-    adding up. If the script was not sent or its reply could not be read (a pooled connection
-    Redis has closed, NOSCRIPT after a Redis restart), it runs once more the ordinary way,
-    which a rotation allows: presenting the same token again lands in its grace window.
+    adding up. If the script could not be sent, or Redis answered NOSCRIPT (after a restart),
+    it runs once more the ordinary way. If the connection broke before the reply came (Redis
+    closed a pooled connection), the script may or may not have run: it runs again only if
+    `rerun_is_safe` (a rotation with a grace window: the same token lands in it), else the
+    error stands.
     """
     if not isinstance(client, redis.Redis) or client.connection is not None:
         alongside()
@@ -88,6 +97,8 @@ def _run_alongside(
                 raise  # a Redis that does not answer will not answer a retry sooner
             except redis_errors.ConnectionError:
                 pending = False  # redis-py has closed the connection
+                if not rerun_is_safe:
+                    raise
         return script(keys=keys, args=args, client=client)
     finally:
         if pending:
@@ -176,16 +187,34 @@ def _encode(record: SessionRecord) -> bytes:
     return head.encode() + b"|" + _pack_agent(record.user_agent)
 
 
+# What record.lua's parse() accepts, field by field: a record of another format (an old JSON
+# array) never passes, whatever its user agent holds.
+_TOKEN_ID = re.compile(rb"[A-Za-z0-9_-]+")
+_BASE36 = re.compile(rb"[0-9a-z]+")
+
+
+def _fields(raw: bytes | str, count: int) -> list[bytes] | None:
+    """Return the first `count` (6 or 7) fields and the rest, or None if not this format."""
+    parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", count)
+    if len(parts) != count + 1 or not _TOKEN_ID.fullmatch(parts[0]):
+        return None
+    if parts[1] and not _TOKEN_ID.fullmatch(parts[1]):
+        return None
+    if not all(_BASE36.fullmatch(part) for part in parts[2:6]):
+        return None
+    return parts
+
+
 def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | None:
     """Return the record stored as `raw`, or None if it is not in this version's format."""
-    parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", 7)
-    if len(parts) != 8:
+    parts = _fields(raw, 7)
+    if parts is None:
         return None
     try:
         cur_jti, prev_jti, ip = parts[0].decode(), parts[1].decode(), parts[6].decode()
-        grace_until, used, expires, created = (int(part, 36) for part in parts[2:6])
-    except ValueError:  # UnicodeDecodeError included
+    except UnicodeDecodeError:
         return None
+    grace_until, used, expires, created = (int(part, 36) for part in parts[2:6])
     return SessionRecord(
         session_id=session_id,
         user_id=user_id,
@@ -202,11 +231,8 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
 
 def _expires_at(raw: bytes | str) -> int:
     """Return a stored record's expiry cheaply, or 0 if it is not in this version's format."""
-    parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", 5)
-    try:
-        return int(parts[4], 36)
-    except (IndexError, ValueError):
-        return 0
+    parts = _fields(raw, 6)
+    return 0 if parts is None else int(parts[4], 36)
 
 
 class RedisStore(BaseStore):
@@ -275,7 +301,9 @@ class RedisStore(BaseStore):
             if alongside is None:
                 result = script(keys=keys, args=args, client=client)
             else:
-                result = _run_alongside(client, script, keys, args, alongside)
+                result = _run_alongside(
+                    client, script, keys, args, alongside, rerun_is_safe=grace > 0
+                )
         outcome: Outcome = _decode(result[0])  # type: ignore[assignment]
         if outcome in ("rotated", "grace"):
             return Rotation(outcome, _decode(result[1]), int(result[2]), int(result[3]))

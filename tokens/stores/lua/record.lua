@@ -18,11 +18,15 @@ local function parse(raw)
     fields[i] = string.sub(raw, pos, bar - 1)
     pos = bar + 1
   end
+  -- Strictly this layout: a record of another format (an old JSON array) never passes.
+  if not string.find(fields[1], '^[%w_-]+$') or not string.find(fields[2], '^[%w_-]*$') then
+    return nil
+  end
   for i = 3, 6 do
-    fields[i] = tonumber(fields[i], 36)
-    if not fields[i] then
+    if not string.find(fields[i], '^[0-9a-z]+$') then
       return nil
     end
+    fields[i] = tonumber(fields[i], 36)
   end
   return fields, tail
 end
