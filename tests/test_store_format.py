@@ -123,6 +123,21 @@ def test_refresh_works_after_redis_closes_pooled_connections(api, user, redis_se
     assert refresh(api, body)["refresh_token"]
 
 
+def rotate_directly(store, session, *, grace, alongside):
+    """Rotate a session through the store, as a refresh does, to the jti "nnn…"."""
+    return store.rotate(
+        session.user_id,
+        session.session_id,
+        session.current_jti,
+        new_jti="n" * 22,
+        now=time.time(),
+        lifetime=3600,
+        grace=grace,
+        max_age=86400,
+        alongside=alongside,
+    )
+
+
 def test_a_failing_user_check_leaves_no_reply_behind_for_the_next_command(api, user):
     body = login(api)
     store = get_store()
@@ -132,17 +147,7 @@ def test_a_failing_user_check_leaves_no_reply_behind_for_the_next_command(api, u
         raise RuntimeError("the database went away")
 
     with pytest.raises(RuntimeError):
-        store.rotate(
-            str(user.pk),
-            session.session_id,
-            session.current_jti,
-            new_jti="n" * 22,
-            now=time.time(),
-            lifetime=3600,
-            grace=10,
-            max_age=86400,
-            alongside=fails,
-        )
+        rotate_directly(store, session, grace=10, alongside=fails)
     # The script's reply was pending when the check failed; the next commands on the pool
     # must read their own replies.
     for _ in range(5):
@@ -176,18 +181,7 @@ def test_a_rotation_whose_reply_is_lost_runs_again_only_inside_a_grace_window(
         return reply
 
     monkeypatch.setattr(redis.connection.Connection, "read_response", read_response)
-    rotate = partial(
-        store.rotate,
-        str(user.pk),
-        session.session_id,
-        session.current_jti,
-        new_jti="n" * 22,
-        now=time.time(),
-        lifetime=3600,
-        grace=grace,
-        max_age=86400,
-        alongside=lambda: None,
-    )
+    rotate = partial(rotate_directly, store, session, grace=grace, alongside=lambda: None)
     if outcome == "grace":
         rotation = rotate()
         assert (rotation.outcome, rotation.jti) == ("grace", "n" * 22)
