@@ -76,7 +76,7 @@ class HMACFastPathBackend(TokenBackend):
     writes, no audience, issuer or custom JSON encoder) this signs and verifies directly.
     The shortcut only ever *accepts* a token PyJWT would accept; anything else (a bad
     signature, an unusual header, an expired or odd claim) goes through simplejwt and PyJWT,
-    which give their usual errors. `tests/test_forged_tokens.py` holds the two paths to that.
+    which give their usual errors. `tests/test_fast_paths.py` holds the two paths to that.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
