@@ -643,8 +643,6 @@ def redis_memory(client: Any, size: Size, listpack_value: int) -> dict[str, Any]
         "after_first_keys": first_keys,
         "after_second": second,
         "after_second_keys": second_keys,
-        "per_session_new": (created - base) / size.sessions,
-        "per_session_rotated": (second - base) / size.sessions,
         "rotations_per_second": 2 * size.rotations / elapsed,
     }
 
@@ -788,11 +786,16 @@ def fmt_rps(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
+def bytes_per_session(memory: dict[str, Any], state: str) -> float:
+    """Return Redis memory per session in a state of the memory run ("created", ...)."""
+    return (memory[state] - memory["base"]) / memory["sessions"]
+
+
 def render_memory(memory: dict[str, Any], default: dict[str, Any] | None) -> list[str]:
     kib = 1024
 
     def per(result: dict[str, Any], state: str) -> str:
-        return f"{(result[state] - result['base']) / result['sessions']:.0f}"
+        return f"{bytes_per_session(result, state):.0f}"
 
     states = [
         ("created", f"{memory['sessions']:,} sessions created"),
@@ -892,7 +895,7 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
                 round(trips, 1) == 1.0,
             )
     if memory:
-        per = memory["per_session_rotated"]
+        per = bytes_per_session(memory, "after_second")
         row(
             "<= 512 bytes of Redis memory per live session "
             f"(`hash-max-listpack-value {memory['listpack_value']}`)",
