@@ -205,20 +205,28 @@ def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model):
 
 
 @pytest.mark.django_db
-def test_token_user_for_the_refresh_check_reads_only_the_active_flag(
+def test_the_refresh_check_reads_only_the_active_flag(
     make_user, django_user_model, django_assert_num_queries
 ):
-    from tokens.services import token_user
+    from tokens.services import user_is_active
 
-    user = make_user("alice")
-    django_user_model.objects.filter(pk=user.pk).update(is_active=False)
-    with django_assert_num_queries(1) as captured:
-        checked = token_user(user.pk, only_is_active=True)
-    assert checked.pk == user.pk
-    assert checked.is_active is False
-    assert "password" not in captured.captured_queries[0]["sql"]
-    assert checked.get_deferred_fields() >= {"password", "username", "last_login"}
-    assert checked.username == "alice"  # loaded on first access, as the ORM's only() does
+    active, inactive = make_user("alice"), make_user("bob")
+    django_user_model.objects.filter(pk=inactive.pk).update(is_active=False)
+    with django_assert_num_queries(2) as captured:
+        assert user_is_active(active.pk) is True
+        assert user_is_active(inactive.pk) is False
+    for query in captured.captured_queries:
+        assert "is_active" in query["sql"]
+        assert "password" not in query["sql"]
+        assert "username" not in query["sql"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
+def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
+    from tokens.services import user_is_active
+
+    assert user_is_active(claim) is None
 
 
 @pytest.mark.django_db

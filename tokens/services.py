@@ -199,27 +199,43 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
 
 def _user_gone(token: SessionToken) -> str | None:
     """Return "deleted" or "deactivated" if the token's user can no longer use it, else None."""
-    user = token_user(token[jwt_api_settings().USER_ID_CLAIM], only_is_active=True)
-    if user is None:
+    active = user_is_active(token[jwt_api_settings().USER_ID_CLAIM])
+    if active is None:
         return "deleted"
-    # A user model without is_active counts as active, as Django's backends treat it.
-    return None if getattr(user, "is_active", True) else "deactivated"
+    return None if active else "deactivated"
 
 
-def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
-    """Return the user a token's user-id claim names, or None if there is none.
+def user_is_active(claim: Any) -> bool | None:
+    """Return whether the user a token's user-id claim names is active; None if there is none.
 
-    Every refresh asks this, and every request whose view reads `request.user`. It runs the
-    default manager's query for `USER_ID_FIELD = claim` as the ORM would, but compiled once per
-    user model and database: the ORM's per-call query building and compiling cost more than
-    the database lookup itself. `only_is_active` loads just the id and `is_active` (the rest is
-    deferred, loaded on first access): all a refresh needs to know.
+    Every refresh asks this. With an `is_active` column it reads that one column through the
+    default manager, as `values_list("is_active")` would, without building a user. A model
+    whose `is_active` is not a column (a property, or none: active, as Django's backends
+    treat it) is loaded and asked.
     """
     model = get_user_model()
+    if not _has_active_column(model):
+        user = token_user(claim)
+        return None if user is None else bool(getattr(user, "is_active", True))
+    return _find_user(model, claim, flag_only=True)
+
+
+def token_user(claim: Any) -> Any | None:
+    """Return the user a token's user-id claim names, or None if there is none.
+
+    Every request whose view reads `request.user` asks this. It runs the default manager's
+    query for `USER_ID_FIELD = claim` as the ORM would, but compiled once per user model and
+    database: the ORM's per-call query building and compiling cost more than the database
+    lookup itself.
+    """
+    return _find_user(get_user_model(), claim, flag_only=False)
+
+
+def _find_user(model: Any, claim: Any, *, flag_only: bool) -> Any | None:
     id_field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
     alias = router.db_for_read(model)
     connection = connections[alias]
-    query = _user_query(model, id_field.name, alias, only_is_active)
+    query = _user_query(model, id_field.name, alias, flag_only)
     try:
         python_value = id_field.to_python(claim)
         value = id_field.get_db_prep_value(python_value, connection)
@@ -234,8 +250,8 @@ def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
         # A manager whose query the shortcut cannot stand in for, or several users for the
         # claim (a USER_ID_FIELD that is not unique): the ORM's own get(), and its errors.
         queryset = model._default_manager.db_manager(alias).all()
-        if only_is_active:
-            queryset = queryset.only(*_active_columns(model))
+        if flag_only:
+            queryset = queryset.values_list("is_active", flat=True)
         try:
             return queryset.get(**{id_field.name: python_value})
         except model.DoesNotExist:
@@ -246,6 +262,8 @@ def token_user(claim: Any, *, only_is_active: bool = False) -> Any | None:
     for position, (converters, expression) in query.converters_for(connection).items():
         for convert in converters:
             row[position] = convert(row[position], expression, connection)
+    if flag_only:
+        return row[0]
     return model.from_db(alias, query.attnames, row[query.start : query.end])
 
 
@@ -279,18 +297,23 @@ class _CompiledUserQuery:
 
 @functools.lru_cache(maxsize=32)
 def _user_query(
-    model: Any, field_name: str, alias: str, only_is_active: bool
+    model: Any, field_name: str, alias: str, flag_only: bool
 ) -> _CompiledUserQuery | None:
     queryset = model._default_manager.using(alias).filter(**{field_name: 0})
-    if only_is_active:
-        queryset = queryset.only(*_active_columns(model))
+    if flag_only:
+        queryset = queryset.values_list("is_active")
     compiler = queryset[:2].query.get_compiler(alias)
     sql, params = compiler.as_sql()
-    # Only the plain case: one parameter (the claim), and rows that are the user model's own
-    # columns. Annotations, related rows and prefetches of a custom manager need the ORM.
+    expressions = [column for column, _, _ in compiler.select]
+    if len(params) != 1:
+        return None  # the manager adds parameters of its own: only the ORM knows their order
+    if flag_only:
+        # What ValuesListIterable does with the rows: convert the columns, nothing more.
+        return _CompiledUserQuery(sql=sql, expressions=expressions, attnames=[], start=0, end=1)
+    # Only rows that are the user model's own columns. Annotations, related rows and
+    # prefetches of a custom manager need the ORM.
     if (
-        len(params) != 1
-        or queryset._prefetch_related_lookups
+        queryset._prefetch_related_lookups
         or compiler.annotation_col_map
         or compiler.klass_info.get("related_klass_infos")
     ):
@@ -301,16 +324,15 @@ def _user_query(
     start, end = fields[0], fields[-1] + 1
     return _CompiledUserQuery(
         sql=sql,
-        expressions=[column for column, _, _ in compiler.select],
+        expressions=expressions,
         attnames=[column.target.attname for column, _, _ in compiler.select[start:end]],
         start=start,
         end=end,
     )
 
 
-def _active_columns(model: Any) -> list[str]:
-    names = {f.name for f in model._meta.concrete_fields}
-    return [model._meta.pk.name, *(["is_active"] if "is_active" in names else [])]
+def _has_active_column(model: Any) -> bool:
+    return any(f.name == "is_active" for f in model._meta.concrete_fields)
 
 
 def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:
