@@ -10,6 +10,7 @@ from . import views
 
 urlpatterns = [
     path("bench/bare", views.BareView.as_view()),
+    path("bench/refresh-io-floor/<int:user_id>", views.RefreshIOFloorView.as_view()),
     path("bench/ours/id", views.OursIdView.as_view()),
     path("bench/ours/user", views.OursUserView.as_view()),
     path("bench/simplejwt/id", views.SimpleJWTIdView.as_view()),

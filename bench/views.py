@@ -1,10 +1,12 @@
-"""The comparable endpoints: a bare view (the floor) and one authenticated GET per implementation.
+"""The comparable endpoints: a bare view (the floor), a refresh's I/O alone, and one
+authenticated GET per implementation.
 
 Both authenticated views answer `{"id": request.user.id}`; they differ only in their
 authentication class. The `/user` variants also read a column of the user row (`username`), for a
 view that needs more of the user than its id.
 """
 
+import time
 from typing import Any
 
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -13,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from tokens import services
 from tokens.authentication import SessionJWTAuthentication
+from tokens.stores import get_store
 
 
 class BareView(APIView):
@@ -24,6 +28,19 @@ class BareView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response({"ok": True})
+
+
+class RefreshIOFloorView(BareView):
+    """The I/O a refresh cannot do without, and nothing else: the floor under its latency.
+
+    One Redis command on the user's session hash (a refresh's rotation is one script) and the
+    user check's query, one after the other (a refresh overlaps the two waits). No token is
+    decoded or minted, no body parsed.
+    """
+
+    def get(self, request: Request, user_id: int) -> Response:
+        get_store().is_live(str(user_id), "bench", time.time())
+        return Response({"active": services.user_is_active(user_id)})
 
 
 class OursIdView(APIView):

@@ -33,6 +33,7 @@ def test_tiny_bench_run_prints_and_writes_the_table(tmp_path):
     assert table in result.stdout
     for row in (
         "| bare DRF view, no auth (the floor) |",
+        "| a refresh's I/O alone: one Redis command and the user check, no tokens |",
         "| authenticated GET, answers the user id |",
         "| refresh (chains; simplejwt: rotation + blacklist) |",
         "| login (PBKDF2, Django default) |",
