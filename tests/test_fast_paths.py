@@ -74,6 +74,37 @@ def test_minted_tokens_are_byte_for_byte_what_pyjwt_mints():
         assert str(token) == jwt.encode(token.payload, django_settings.SECRET_KEY, "HS256")
 
 
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_minting_makes_the_token_simplejwt_s_token_class_makes(monkeypatch, settings, use_tz):
+    from datetime import UTC, datetime
+
+    import rest_framework_simplejwt.tokens as simplejwt_tokens
+
+    from tokens import tokens as our_tokens
+
+    settings.USE_TZ = use_tz
+    # An instant whose fraction of a second must be dropped, as simplejwt drops it.
+    moment = datetime(2026, 11, 30, 12, 0, 59, 999_999, tzinfo=UTC)
+    current = moment if use_tz else moment.replace(tzinfo=None)
+    monkeypatch.setattr(simplejwt_tokens, "aware_utcnow", lambda: current)
+    monkeypatch.setattr(our_tokens.time, "time", moment.timestamp)
+    monkeypatch.setattr(our_tokens, "new_jti", lambda: "j" * 22)
+
+    for token_class, minted in (
+        (our_tokens.SessionAccessToken, mint_access(7, "session-a")),
+        (our_tokens.SessionRefreshToken, mint_refresh("u-é", "session-a")),
+    ):
+        reference = token_class()  # simplejwt's Token.__init__: type, exp, iat, jti
+        reference["user_id"] = minted["user_id"]
+        reference["sid"] = "session-a"
+        assert list(minted.payload.items()) == list(reference.payload.items())
+        assert str(minted) == str(reference)
+        assert minted.current_time == reference.current_time
+        assert type(minted) is token_class
+    fixed = mint_refresh(1, "s", jti="k" * 22, issued_at=100, expires_at=200)
+    assert (fixed["jti"], fixed["iat"], fixed["exp"]) == ("k" * 22, 100, 200)
+
+
 def test_mangled_tokens_are_never_accepted_where_pyjwt_refuses(backend):
     rng = random.Random(20261130)
     key = django_settings.SECRET_KEY
