@@ -253,6 +253,21 @@ def test_the_refresh_check_reads_only_the_active_flag(
 
 
 @pytest.mark.django_db
+def test_the_refresh_check_asks_the_user_when_is_active_is_not_a_column(
+    make_user, django_user_model, monkeypatch
+):
+    from tokens import services
+
+    # As for a user model whose is_active is a property: the loaded user is asked.
+    monkeypatch.setattr(services, "_has_active_column", lambda model: False)
+    active, inactive = make_user("alice"), make_user("bob")
+    django_user_model.objects.filter(pk=inactive.pk).update(is_active=False)
+    assert services.user_is_active(active.pk) is True
+    assert services.user_is_active(inactive.pk) is False
+    assert services.user_is_active(999_999) is None
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
 def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
     from tokens.services import user_is_active

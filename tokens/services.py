@@ -308,7 +308,9 @@ def _user_query(
     if len(params) != 1:
         return None  # the manager adds parameters of its own: only the ORM knows their order
     if flag_only:
-        # What ValuesListIterable does with the rows: convert the columns, nothing more.
+        if len(expressions) != 1:
+            return None  # extra columns from the manager: leave them to the ORM
+        # What ValuesListIterable does with the rows: convert the column, nothing more.
         return _CompiledUserQuery(sql=sql, expressions=expressions, attnames=[], start=0, end=1)
     # Only rows that are the user model's own columns. Annotations, related rows and
     # prefetches of a custom manager need the ORM.
