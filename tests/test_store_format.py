@@ -62,6 +62,25 @@ def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server
         redis_server.config_set("hash-max-listpack-value", 64)
 
 
+def test_a_rotation_keeps_the_previous_token_id_cut_to_its_stored_length(api, user):
+    from tokens.stores.redis import PREVIOUS_JTI_LENGTH
+    from tokens.tokens import SessionRefreshToken, decode
+
+    body = login(api)
+    presented = decode(body["refresh_token"], SessionRefreshToken)
+    response = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+
+    record = get_store().get(presented.user_id, presented.session_id)
+    assert record is not None
+    assert record.previous_jti == presented.jti[:PREVIOUS_JTI_LENGTH]
+    # The cut prefix is still enough for the grace window: the same successor comes back.
+    again = api.post("/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json")
+    assert again.json()["refresh_token"] == response.json()["refresh_token"]
+
+
 @pytest.mark.parametrize(
     "agent",
     [

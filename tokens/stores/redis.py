@@ -49,7 +49,11 @@ def _script(name: str, client: Any) -> Script:
     # falling back to EVAL once after a Redis restart (NOSCRIPT).
     script = _scripts.get(name)
     if script is None:
-        source = (LUA_DIR / "record.lua").read_text() + (LUA_DIR / f"{name}.lua").read_text()
+        source = (
+            f"local PREVIOUS_JTI_LENGTH = {PREVIOUS_JTI_LENGTH}\n"
+            + (LUA_DIR / "record.lua").read_text()
+            + (LUA_DIR / f"{name}.lua").read_text()
+        )
         script = _scripts[name] = client.register_script(source)
     return script
 
@@ -163,7 +167,7 @@ def _b36(number: int) -> str:
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 # How much of the previous token's id a record keeps: enough to tell the session's own tokens
 # apart (66 bits), which is all the grace check needs, since every presented token is signed.
-# lua/rotate.lua cuts it to the same length.
+# The Lua scripts get it from here (see _script()).
 PREVIOUS_JTI_LENGTH = 11
 
 

@@ -1,6 +1,8 @@
--- The session record, shared by the scripts that read it (prepended to them by redis.py).
+-- The session record, shared by the scripts that read it (prepended to them by redis.py,
+-- after a line that sets PREVIOUS_JTI_LENGTH from its Python constant).
 -- A record is one string of 8 fields joined by '|':
---   1 current jti, 2 the first 11 characters of the previous jti ('' before the first rotation),
+--   1 current jti, 2 the first PREVIOUS_JTI_LENGTH characters of the previous jti ('' before
+--   the first rotation),
 --   3 grace_until (ms), 4 last_used (ms; the current refresh token's iat is its whole second),
 --   5 expires (s), 6 created (ms), 7 ip, 8 user agent (raw-deflated, may hold any byte).
 -- Numbers are base 36. parse() returns fields 1-6 (numbers decoded) and the record from field 6

@@ -22,7 +22,7 @@ if ARGV[2] == rec[1] then
   local issued = math.floor(now_ms / 1000)
   local expires = math.floor(math.min(issued + tonumber(ARGV[5]), rec[6] / 1000 + tonumber(ARGV[7])))
   redis.call('HSET', KEYS[1], ARGV[1], table.concat({
-    ARGV[4], string.sub(rec[1], 1, 11), b36(now_ms + tonumber(ARGV[6]) * 1000), b36(now_ms),
+    ARGV[4], string.sub(rec[1], 1, PREVIOUS_JTI_LENGTH), b36(now_ms + tonumber(ARGV[6]) * 1000), b36(now_ms),
     b36(expires), tail}, '|'))
   local ttl = expires - issued
   if redis.call('TTL', KEYS[1]) < ttl then
@@ -30,7 +30,7 @@ if ARGV[2] == rec[1] then
   end
   return {'rotated', ARGV[4], string.format('%d', issued), string.format('%d', expires)}
 end
-if rec[2] ~= '' and string.sub(ARGV[2], 1, 11) == rec[2] and now * 1000 < rec[3] then
+if rec[2] ~= '' and string.sub(ARGV[2], 1, PREVIOUS_JTI_LENGTH) == rec[2] and now * 1000 < rec[3] then
   -- An honest concurrent refresh with the token just rotated away: hand back the same successor.
   return {'grace', rec[1], string.format('%d', math.floor(rec[4] / 1000)), string.format('%d', rec[5])}
 end
