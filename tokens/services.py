@@ -333,7 +333,9 @@ def _user_query(
     )
 
 
+@functools.lru_cache(maxsize=32)
 def _has_active_column(model: Any) -> bool:
+    # Asked on every refresh; a model's fields do not change while it runs.
     return any(f.name == "is_active" for f in model._meta.concrete_fields)
 
 
