@@ -8,9 +8,10 @@
 For each database, a child process migrates a fresh bench database, creates users and tokens,
 starts gunicorn (2 sync workers, bench.settings) on a free loopback port and drives it with wrk
 (bench/lua/*.lua). Every measured pair (this app, simplejwt) runs back to back, in alternating
-order, `rounds` times; the table reports medians and the median of the rounds' ratios. The Redis
-server is the run's own, on a free port, and is flushed between phases; the machine's Redis is
-never used.
+order, `rounds` times; the table reports medians and the median of the rounds' ratios, and a
+second table the CPU each process (gunicorn's workers, Redis, PostgreSQL, wrk) spent per request,
+read from /proc around every run. The Redis server is the run's own, on a free port, and is
+flushed between phases; the machine's Redis is never used.
 """
 
 from __future__ import annotations
@@ -226,9 +227,17 @@ def stop(process: subprocess.Popen[Any]) -> None:
             process.wait()
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running gunicorn: where it listens, and its master's pid (its workers are children)."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """Serve bench.settings with gunicorn sync workers on a free loopback port; yield the URL."""
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[Server]:
+    """Serve bench.settings with gunicorn sync workers on a free loopback port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
@@ -267,7 +276,7 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.1)
-        yield url
+        yield Server(url, process.pid)
     finally:
         stop(process)
 
@@ -277,6 +286,7 @@ def wrk(url: str, scenario: Scenario, files: dict[str, Path], connections: int, 
     env = {**os.environ, "BENCH_LUA_DIR": str(LUA_DIR)}
     for name, value in scenario.env:
         env[name] = str(files[value]) if value in files else value
+    before = children_cpu()
     result = subprocess.run(
         [
             "wrk",
@@ -301,8 +311,95 @@ def wrk(url: str, scenario: Scenario, files: dict[str, Path], connections: int, 
         if line.startswith("BENCH "):
             numbers = json.loads(line[len("BENCH ") :])
             numbers["rps"] = numbers["requests"] / (numbers["duration_us"] / 1e6)
+            numbers["wrk_cpu"] = children_cpu() - before
             return numbers
     raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
+
+
+# --- CPU: which process spends the machine's cores on a request --------------------------------
+# On a 2-core machine wrk, the workers, Redis and PostgreSQL share the cores, and a run keeps them
+# busy: a request's latency then follows the CPU every process spends on it, not only the
+# worker's. Linux only (/proc), as wrk and the rest of the bench are.
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_stat(pid: int | str) -> tuple[str, int, float] | None:
+    """Return a process's name, parent pid and CPU seconds (user + system), or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_cpu() -> float:
+    """Return the CPU seconds of this process's finished children (wrk: one run at a time)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Return the machine's busy and total CPU seconds since boot, over all cores."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / CLOCK_TICKS, sum(fields) / CLOCK_TICKS
+
+
+def cpu_snapshot(master: int, redis_info: dict[str, Any], postgres: bool) -> dict[str, Any]:
+    """Return CPU seconds so far: per gunicorn worker, per PostgreSQL process, Redis, machine.
+
+    Processes are kept by pid, so that one that exits between two snapshots (a PostgreSQL
+    backend replaced after CONN_MAX_AGE) drops out instead of counting negative. With SQLite
+    (`postgres` false) the database runs inside the workers, and the machine's PostgreSQL,
+    idle, is left out.
+    """
+    workers: dict[str, float] = {}
+    database: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        stat = process_stat(pid)
+        if stat is None:
+            continue
+        name, parent, seconds = stat
+        if parent == master:
+            workers[pid] = seconds
+        elif postgres and name == "postgres":
+            database[pid] = seconds
+    busy, total = machine_cpu()
+    return {
+        "workers": workers,
+        "database": database,
+        "redis": float(redis_info["used_cpu_user"]) + float(redis_info["used_cpu_sys"]),
+        "busy": busy,
+        "total": total,
+    }
+
+
+def cpu_per_request(before: dict[str, Any], after: dict[str, Any], numbers: dict) -> dict:
+    """Return µs of CPU per request by process kind, and how busy the machine was."""
+
+    def spent(kind: str) -> float:
+        return sum(t - before[kind].get(pid, 0.0) for pid, t in after[kind].items())
+
+    per = 1e6 / max(numbers["requests"], 1)
+    parts = {
+        "cpu_workers_us": spent("workers") * per,
+        "cpu_redis_us": (after["redis"] - before["redis"]) * per,
+        "cpu_database_us": spent("database") * per,
+        "cpu_wrk_us": numbers["wrk_cpu"] * per,
+    }
+    return {
+        **parts,
+        "cpu_total_us": sum(parts.values()),
+        "machine_busy": (after["busy"] - before["busy"])
+        / max(after["total"] - before["total"], 1e-9),
+    }
 
 
 # --- The child: one database -----------------------------------------------------------------
@@ -378,7 +475,9 @@ def child(args: argparse.Namespace) -> None:
     connections.close_all()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     scenarios = [replace(s, path=s.path.format(user=users[0].pk)) for s in SCENARIOS]
-    with gunicorn(env) as base:
+    postgres = engine_name(url) == "PostgreSQL"
+    with gunicorn(env) as server:
+        base = server.url
         log(f"[{engine_name(url)}] gunicorn (2 sync workers) at {base}")
         if size.warmup:
             for scenario in scenarios:
@@ -398,9 +497,12 @@ def child(args: argparse.Namespace) -> None:
                 if scenario.key == "refresh":
                     files[scenario.env[0][1]] = files[f"{scenario.env[0][1]}_{round_no}"]
                 before = redis_snapshot(redis_client)
+                cpu_before = cpu_snapshot(server.pid, before["info"], postgres)
                 numbers = wrk(base, scenario, files, size.connections, seconds)
                 after = redis_snapshot(redis_client)
+                cpu_after = cpu_snapshot(server.pid, after["info"], postgres)
                 numbers.update(redis_per_request(before, after, numbers["requests"]))
+                numbers.update(cpu_per_request(cpu_before, cpu_after, numbers))
                 numbers.update(key=scenario.key, impl=scenario.impl, round=round_no)
                 results["runs"].append(numbers)
                 log(
@@ -488,6 +590,7 @@ def write_inputs(workdir: Path, users: list[Any], size: Size) -> dict[str, Path]
 def redis_snapshot(client: Any) -> dict[str, Any]:
     info = client.info("all")
     return {
+        "info": info,
         "reads": info["total_reads_processed"],
         "commands": {
             name[len("cmdstat_") :]: stats["calls"]
@@ -711,6 +814,7 @@ def render(results: list[dict[str, Any]], command: str) -> str:
     ]
     for result in results:
         lines += render_database(result)
+        lines += render_cpu(result)
     memory = next((r["memory"] for r in results if "memory" in r), None)
     if memory:
         default = next((r["memory_default"] for r in results if "memory_default" in r), None)
@@ -786,6 +890,41 @@ def render_database(result: dict[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def render_cpu(result: dict[str, Any]) -> list[str]:
+    """Return the table of CPU per request, by process, for one database's runs."""
+    runs, db = result["runs"], result["database"]
+    parts = [("cpu_workers_us", "gunicorn workers"), ("cpu_redis_us", "Redis")]
+    if db == "PostgreSQL":
+        parts.append(("cpu_database_us", "PostgreSQL"))
+    parts.append(("cpu_wrk_us", "wrk"))
+    bare = median_of(runs, "bare", "-", "cpu_total_us")
+    lines = [
+        f'CPU per request ({db}), in µs, by process: medians over the rounds; "all" is their '
+        "sum, which the p50 ratios follow while the machine is busy"
+        + (" (SQLite runs inside the workers)" if db != "PostgreSQL" else "")
+        + ":",
+        "",
+        "| endpoint | " + " | ".join(name for _, name in parts) + " | all | all vs the bare "
+        "view's | machine busy |",
+        "|---|" + "---:|" * (len(parts) + 3),
+    ]
+    for key, title in ROWS.items():
+        impls = ("-",) if key in ("bare", "io_floor") else ("ours", "simplejwt")
+        for impl in impls:
+            total = median_of(runs, key, impl, "cpu_total_us")
+            label = title if impl == "-" else f"{title}: {IMPL_NAMES[impl]}"
+            lines.append(
+                f"| {label} | "
+                + " | ".join(f"{median_of(runs, key, impl, field):,.0f}" for field, _ in parts)
+                + f" | {total:,.0f} | {total / bare:.2f}x "
+                f"| {median_of(runs, key, impl, 'machine_busy'):.0%} |"
+            )
+    return [*lines, ""]
+
+
+IMPL_NAMES = {"ours": "this app", "simplejwt": "simplejwt"}
 
 
 def fmt_rps(value: float) -> str:
@@ -890,6 +1029,17 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
             f"p50 of a refresh's I/O alone (one Redis command and the user check) vs the "
             f"bare view's ({db})",
             f"{floor / 1000:.2f} ms vs {bare / 1000:.2f} ms ({floor / bare:.2f}x)",
+            None,
+            "(for comparison)",
+        )
+        # The median follows this on a busy machine: every process's CPU per request.
+        cpu = median_of(runs, "refresh", "ours", "cpu_total_us")
+        cpu_bare = median_of(runs, "bare", "-", "cpu_total_us")
+        cpu_floor = median_of(runs, "io_floor", "-", "cpu_total_us")
+        row(
+            f"CPU per refresh, all processes, vs the bare view's ({db})",
+            f"{cpu:,.0f} µs vs {cpu_bare:,.0f} µs ({cpu / cpu_bare:.2f}x; "
+            f"a refresh's I/O alone: {cpu_floor / cpu_bare:.2f}x)",
             None,
             "(for comparison)",
         )

@@ -42,6 +42,15 @@ def test_tiny_bench_run_prints_and_writes_the_table(tmp_path):
     ):
         assert row in table
     assert "errors (non-2xx or socket) over all runs: 0." in table
+    # Every row of the CPU table has figures: the workers did the work, wrk sent it.
+    cpu = table[table.index("CPU per request (SQLite)") :].split("\n\n")[1].splitlines()[2:]
+    assert len(cpu) == 10
+    for line in cpu:
+        workers, _redis, wrk, total = (cell.strip() for cell in line.split("|")[2:6])
+        assert float(workers.replace(",", "")) > 0, line
+        assert float(wrk.replace(",", "")) > 0, line
+        assert float(total.replace(",", "")) > 0, line
+    assert "| CPU per refresh, all processes, vs the bare view's (SQLite) |" in table
 
 
 def redis_round_trips(redis_server) -> int:
