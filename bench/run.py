@@ -324,15 +324,39 @@ def wrk(url: str, scenario: Scenario, files: dict[str, Path], connections: int, 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_stat(pid: int | str) -> tuple[str, int, float] | None:
-    """Return a process's name, parent pid and CPU seconds (user + system), or None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def processes() -> Iterator[tuple[str, str, int, float]]:
+    """Yield every process's pid, name, parent pid and CPU seconds so far (user + system)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # it exited while we looked
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        yield pid, name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_idle(master: int, timeout: float = 30) -> None:
+    """Wait until gunicorn's workers finish the requests a finished wrk run left in them.
+
+    wrk stops on the clock, not when the server does: a login (PBKDF2, most of a second) still
+    running in a worker would otherwise count as the next run's CPU and latency.
+    """
+    window, threshold = 0.2, 0.02  # /proc counts CPU in 10 ms ticks
+
+    def workers() -> float:
+        return sum(seconds for _, _, parent, seconds in processes() if parent == master)
+
+    deadline = time.monotonic() + timeout
+    last = workers()
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = workers()
+        if now - last < threshold:
+            return
+        last = now
 
 
 def children_cpu() -> float:
@@ -360,13 +384,7 @@ def cpu_snapshot(master: int, redis_info: dict[str, Any], postgres: bool) -> dic
     """
     workers: dict[str, float] = {}
     database: dict[str, float] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        stat = process_stat(pid)
-        if stat is None:
-            continue
-        name, parent, seconds = stat
+    for pid, name, parent, seconds in processes():
         if parent == master:
             workers[pid] = seconds
         elif postgres and name == "postgres":
@@ -486,6 +504,7 @@ def child(args: argparse.Namespace) -> None:
                     # in-process-minted chains instead of the measured ones.
                     continue
                 wrk(base, scenario, files, size.connections, size.warmup)
+                wait_idle(server.pid)
         for round_no in range(size.rounds):
             order = scenarios if round_no % 2 == 0 else swap_pairs(scenarios)
             for scenario in order:
@@ -501,6 +520,7 @@ def child(args: argparse.Namespace) -> None:
                 numbers = wrk(base, scenario, files, size.connections, seconds)
                 after = redis_snapshot(redis_client)
                 cpu_after = cpu_snapshot(server.pid, after["info"], postgres)
+                wait_idle(server.pid)
                 numbers.update(redis_per_request(before, after, numbers["requests"]))
                 numbers.update(cpu_per_request(cpu_before, cpu_after, numbers))
                 numbers.update(key=scenario.key, impl=scenario.impl, round=round_no)
