@@ -912,6 +912,9 @@ def render_database(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+IMPL_NAMES = {"ours": "this app", "simplejwt": "simplejwt"}
+
+
 def render_cpu(result: dict[str, Any]) -> list[str]:
     """Return the table of CPU per request, by process, for one database's runs."""
     runs, db = result["runs"], result["database"]
@@ -942,9 +945,6 @@ def render_cpu(result: dict[str, Any]) -> list[str]:
                 f"| {median_of(runs, key, impl, 'machine_busy'):.0%} |"
             )
     return [*lines, ""]
-
-
-IMPL_NAMES = {"ours": "this app", "simplejwt": "simplejwt"}
 
 
 def fmt_rps(value: float) -> str:
