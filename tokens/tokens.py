@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -221,7 +221,7 @@ def decode(raw: str | bytes, token_class: type[SessionToken]) -> SessionToken:
 
 def mint_access(user_id: Any, session_id: str) -> SessionAccessToken:
     """Mint a fresh access token for a session."""
-    return _minted(SessionAccessToken, user_id, session_id)  # type: ignore[return-value]
+    return _minted(SessionAccessToken, user_id, session_id)
 
 
 def mint_refresh(
@@ -237,7 +237,7 @@ def mint_refresh(
     Re-minting is how the grace window hands concurrent refreshes the SAME successor without
     the store ever holding a raw token.
     """
-    token = _minted(
+    return _minted(
         SessionRefreshToken,
         user_id,
         session_id,
@@ -245,18 +245,20 @@ def mint_refresh(
         issued_at=issued_at,
         expires_at=expires_at,
     )
-    return token  # type: ignore[return-value]
+
+
+_Token = TypeVar("_Token", bound=SessionToken)
 
 
 def _minted(
-    token_class: type[SessionToken],
+    token_class: type[_Token],
     user_id: Any,
     session_id: str,
     *,
     jti: str | None = None,
     issued_at: int | None = None,
     expires_at: int | None = None,
-) -> SessionToken:
+) -> _Token:
     # The token simplejwt's Token() makes (type, exp, iat and jti claims, in that order, from
     # the current time and the class's lifetime), then the user and session claims, without
     # Token.__init__'s datetime arithmetic and the jti a refresh token would then replace.
