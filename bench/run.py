@@ -153,6 +153,9 @@ SCENARIOS = [
     ),
 ]
 
+# Rows measured once, with no simplejwt counterpart (the bare view, the I/O floor).
+SOLO_ROWS = {s.key for s in SCENARIOS if s.impl == "-"}
+
 ROWS = {
     "bare": "bare DRF view, no auth (the floor)",
     "io_floor": "a refresh's I/O alone: one Redis command and the user check, no tokens",
@@ -867,7 +870,7 @@ def render_database(result: dict[str, Any]) -> list[str]:
     ]
     sql = result.get("sql", {})
     for key, title in ROWS.items():
-        if key in ("bare", "io_floor"):
+        if key in SOLO_ROWS:
             rps = median_of(runs, key, "-", "rps")
             p50 = median_of(runs, key, "-", "p50_us") / 1000
             p99 = median_of(runs, key, "-", "p99_us") / 1000
@@ -934,7 +937,7 @@ def render_cpu(result: dict[str, Any]) -> list[str]:
         "|---|" + "---:|" * (len(parts) + 3),
     ]
     for key, title in ROWS.items():
-        impls = ("-",) if key in ("bare", "io_floor") else ("ours", "simplejwt")
+        impls = ("-",) if key in SOLO_ROWS else ("ours", "simplejwt")
         for impl in impls:
             total = median_of(runs, key, impl, "cpu_total_us")
             label = title if impl == "-" else f"{title}: {IMPL_NAMES[impl]}"
