@@ -59,7 +59,7 @@ test("a request close to expiry refreshes first; a fresh one does not", async (t
   const { server, clock, client } = await signedIn(t);
   await client.fetch(API);
   assert.equal(server.refreshes, 0);
-  clock.advance(60_000 - 5_000); // within expirySkew (5 s, a tenth of 60 s is 6 s)
+  clock.advance(60_000 - 5_000); // within requestMargin (5 s, a tenth of 60 s is 6 s)
   await client.fetch(API);
   assert.equal(server.refreshes, 1);
 });
@@ -287,7 +287,7 @@ test("a proactive refresh that fails for a passing reason is tried again later",
     autoRefresh: true,
     setTimeout: clock.setTimeout,
     clearTimeout: clock.clearTimeout,
-    retries: 1,
+    refreshAttempts: 1,
     retryMaxDelay: 30,
   });
   await client.login("alice", PASSWORD);
