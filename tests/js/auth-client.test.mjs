@@ -377,3 +377,17 @@ test("a logout whose CSRF check failed is reported", async (t) => {
 test("the constructor refuses an unknown transport", () => {
   assert.throws(() => new AuthClient({ transport: "header" }), TypeError);
 });
+
+test("the constructor refuses an option it does not know, naming the new name of a renamed one", () => {
+  assert.throws(() => new AuthClient({ refreshMargn: 30 }), {
+    name: "TypeError",
+    message: "unknown option refreshMargn",
+  });
+  assert.throws(() => new AuthClient({ retries: 2 }), {
+    name: "TypeError",
+    message: "the option retries is now called refreshAttempts",
+  });
+  assert.throws(() => new AuthClient({ expirySkew: 2 }), /now called requestMargin/);
+  const client = new AuthClient({ refreshAttempts: 2, requestMargin: 1, channel: false });
+  client.close();
+});

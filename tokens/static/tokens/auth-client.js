@@ -47,6 +47,14 @@ const DEFAULTS = {
   channelName: "django-tokens",
 };
 
+// Options that are not settings: a function, a switch, and the injection points for tests.
+const HOOKS = [
+  "getCsrfToken", "channel", "fetch", "now", "random", "setTimeout", "clearTimeout", "locks",
+  "BroadcastChannel", "document", "window",
+];
+const KNOWN_OPTIONS = new Set([...Object.keys(DEFAULTS), ...HOOKS]);
+const RENAMED_OPTIONS = { retries: "refreshAttempts", expirySkew: "requestMargin" };
+
 const SIGNED_IN = "signed-in";
 const SIGNED_OUT = "signed-out";
 const UNKNOWN = "unknown";
@@ -103,6 +111,14 @@ export class AuthClient extends EventTarget {
   constructor(options = {}) {
     super();
     const globals = globalThis;
+    for (const name of Object.keys(options)) {
+      if (KNOWN_OPTIONS.has(name)) continue;
+      // A misspelt or renamed option would otherwise be ignored without a word.
+      const renamed = RENAMED_OPTIONS[name];
+      throw new TypeError(
+        renamed ? `the option ${name} is now called ${renamed}` : `unknown option ${name}`,
+      );
+    }
     this._options = { ...DEFAULTS, ...options };
     if (!["cookie", "body"].includes(this._options.transport)) {
       throw new TypeError(`transport must be "cookie" or "body", not ${this._options.transport}`);
