@@ -273,3 +273,28 @@ def test_logout_everywhere_ends_the_other_devices_sessions(page, chromium, site)
         expect_login_page(laptop, "Your session has ended. Please log in again.")
     finally:
         other.close()
+
+
+def test_the_site_serves_the_apps_routes_and_files_but_nothing_beside_them(
+    client, settings, tmp_path
+):
+    settings.VUE_APP_DIR = tmp_path
+    response = client.get("/vue/sessions")
+    assert (response.status_code, response.json()["code"]) == (404, "not_built")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>app</title>")
+    (tmp_path / "assets" / "app.js").write_text("export {};")
+    (tmp_path.parent / "secret.txt").write_text("not for the web")
+    # Every route of the app answers the app's page, with the CSRF cookie its refresh needs.
+    for path in ("/vue/", "/vue/sessions", "/vue/login?next=/"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert b"".join(page.streaming_content) == b"<!doctype html><title>app</title>"
+        assert "csrftoken" in page.cookies
+    asset = client.get("/vue/assets/app.js")
+    assert b"".join(asset.streaming_content) == b"export {};"
+    assert "javascript" in asset["Content-Type"]
+    for escape in ("/vue/../secret.txt", "/vue/%2e%2e/secret.txt", "/vue//etc/passwd"):
+        response = client.get(escape)
+        assert b"not for the web" not in response.getvalue(), escape
+        assert b"root:" not in response.getvalue(), escape
