@@ -29,9 +29,13 @@ run: install redis
 	@echo
 	@echo "  Site:     http://$(HOST):$(PORT)/   (demo page)"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Vue app:  http://$(HOST):$(PORT)/vue/   (after a build: make vue)"
 	@echo "  Log in as '$(DEMO_USER)' with password '$(DEMO_PASSWORD)' (also a superuser for /admin/)."
+	@echo "  Access tokens live $(or $(ACCESS_TOKEN_SECONDS),3600) s. To watch a refresh before expiry,"
+	@echo "  run 'make run ACCESS_TOKEN_SECONDS=30' and keep an eye on the demo page's log."
 	@echo
-	DEBUG=1 $(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	DEBUG=1 $(if $(ACCESS_TOKEN_SECONDS),ACCESS_TOKEN_SECONDS=$(ACCESS_TOKEN_SECONDS)) \
+	  $(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 lint: install
 	$(BIN)/ruff format --check .
@@ -48,13 +52,30 @@ test: lint typecheck pytest
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
 
-# The browser client alone: its Node unit tests, then the Playwright tests in Chromium.
+# The browser client alone: its Node unit tests and its declarations under tsc, then the
+# Playwright tests in Chromium.
 .PHONY: test-js test-browser
-test-js:
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+test-js: node_modules/.package-lock.json
 	node --test --test-reporter=spec tests/js/*.test.mjs
+	node_modules/.bin/tsc -p tsconfig.json
+
+# The Vue example: Vite builds examples/vue into examples/vue/dist, then the site serves it
+# under /vue/ (and runs as with `make run`). `cd examples/vue && npm run dev` is the dev server.
+.PHONY: vue vue-build
+VUE := examples/vue
+$(VUE)/node_modules/.package-lock.json: $(VUE)/package-lock.json
+	cd $(VUE) && npm ci --no-audit --no-fund
+
+vue-build: $(VUE)/node_modules/.package-lock.json
+	cd $(VUE) && npm run build
+
+vue: vue-build run
 
 test-browser: install
-	$(BIN)/python -m pytest tests/test_js_client.py tests/test_browser.py
+	$(BIN)/python -m pytest tests/test_js_client.py tests/test_browser.py tests/test_vue.py
 
 # Benchmarks against simplejwt + its blacklist app, written into docs/benchmarks.md (about
 # 10 minutes; needs wrk and redis-server). SQLite always; PostgreSQL too when DATABASE_URL is

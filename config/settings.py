@@ -1,7 +1,8 @@
 """Settings for the demo site, read from the environment.
 
 SECRET_KEY, DEBUG, ALLOWED_HOSTS, DATABASE_URL (default: a SQLite file beside manage.py) and
-REDIS_URL (default redis://127.0.0.1:6379/0; the django-redis cache the tokens store uses).
+REDIS_URL (default redis://127.0.0.1:6379/0; the django-redis cache the tokens store uses),
+ACCESS_TOKEN_SECONDS (default 3600) and VUE_APP_DIR (the Vue example's build).
 """
 
 import os
@@ -117,6 +118,8 @@ STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 # collectstatic step; a deployment that runs collectstatic is served from STATIC_ROOT as usual.
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The Vue example's Vite build (`make vue`), served under /vue/ by config/urls.py.
+VUE_APP_DIR = Path(os.environ.get("VUE_APP_DIR", BASE_DIR / "examples" / "vue" / "dist"))
 
 # Bound what one request may make the server hold in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
@@ -150,8 +153,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# ACCESS_TOKEN_SECONDS shortens the access lifetime to watch the demo page refresh before expiry
+# (`make run ACCESS_TOKEN_SECONDS=30`).
+ACCESS_TOKEN_SECONDS = float(os.environ.get("ACCESS_TOKEN_SECONDS", "3600"))
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(hours=1),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ACCESS_TOKEN_SECONDS),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
     "SIGNING_KEY": SECRET_KEY,
 }

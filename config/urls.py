@@ -1,17 +1,40 @@
-"""The site's URLs: the demo page at /, the API under /api/, its schema and docs, the admin."""
+"""The site's URLs: the demo page at /, the Vue example at /vue/, the API under /api/, its schema
+and docs, the admin."""
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
-from django.urls import include, path
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.generic import TemplateView
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+@ensure_csrf_cookie
+def vue_app(request: HttpRequest, path: str = "") -> HttpResponse | FileResponse:
+    """Serve the Vue example's build: its files, and index.html for every route of the app.
+
+    A small example's server: a real deployment hands these files to its web server or CDN.
+    """
+    root = settings.VUE_APP_DIR
+    if path and (root / path).is_file():
+        return serve(request, path, document_root=str(root))
+    if not (root / "index.html").is_file():
+        return JsonResponse(
+            {"code": "not_built", "detail": "The Vue example is not built: run `make vue`."},
+            status=404,
+        )
+    # Any other path is one of the app's routes (history mode): the app reads it itself.
+    return serve(request, "index.html", document_root=str(root))
+
 
 urlpatterns = [
     # The demo page; ensure_csrf_cookie so a reloaded page can refresh through the cookie at once.
     path("", ensure_csrf_cookie(TemplateView.as_view(template_name="demo.html")), name="demo"),
+    re_path(r"^vue/(?P<path>.*)$", vue_app, name="vue"),
     path("admin/", admin.site.urls),
     path("api/", include("tokens.urls")),
     path("api/user/", include("accounts.urls")),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
@@ -284,3 +285,13 @@ def test_logout_everywhere_ends_the_other_devices_sessions(page, chromium, site)
         expect(laptop.locator("#login-message")).to_contain_text("Your session has ended")
     finally:
         other.close()
+
+
+def test_the_site_reads_the_access_lifetime_from_access_token_seconds(gunicorn_servers, alice):
+    # `make run ACCESS_TOKEN_SECONDS=30`: what lets the demo page show a refresh before expiry.
+    server = gunicorn_servers(workers=1, ACCESS_TOKEN_SECONDS="30")
+    response = httpx.post(
+        f"{server.url}/api/auth/login", json={"username": "alice", "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["expires_in"] == 30

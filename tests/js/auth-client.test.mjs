@@ -59,7 +59,7 @@ test("a request close to expiry refreshes first; a fresh one does not", async (t
   const { server, clock, client } = await signedIn(t);
   await client.fetch(API);
   assert.equal(server.refreshes, 0);
-  clock.advance(60_000 - 5_000); // within expirySkew (5 s, a tenth of 60 s is 6 s)
+  clock.advance(60_000 - 5_000); // within requestMargin (5 s, a tenth of 60 s is 6 s)
   await client.fetch(API);
   assert.equal(server.refreshes, 1);
 });
@@ -287,7 +287,7 @@ test("a proactive refresh that fails for a passing reason is tried again later",
     autoRefresh: true,
     setTimeout: clock.setTimeout,
     clearTimeout: clock.clearTimeout,
-    retries: 1,
+    refreshAttempts: 1,
     retryMaxDelay: 30,
   });
   await client.login("alice", PASSWORD);
@@ -376,4 +376,18 @@ test("a logout whose CSRF check failed is reported", async (t) => {
 
 test("the constructor refuses an unknown transport", () => {
   assert.throws(() => new AuthClient({ transport: "header" }), TypeError);
+});
+
+test("the constructor refuses an option it does not know, naming the new name of a renamed one", () => {
+  assert.throws(() => new AuthClient({ refreshMargn: 30 }), {
+    name: "TypeError",
+    message: "unknown option refreshMargn",
+  });
+  assert.throws(() => new AuthClient({ retries: 2 }), {
+    name: "TypeError",
+    message: "the option retries is now called refreshAttempts",
+  });
+  assert.throws(() => new AuthClient({ expirySkew: 2 }), /now called requestMargin/);
+  const client = new AuthClient({ refreshAttempts: 2, requestMargin: 1, channel: false });
+  client.close();
 });

@@ -128,6 +128,7 @@ $("call-api").addEventListener("click", async () => {
   log(`Called the API 10 times: ${ok} succeeded`);
 });
 
+// forgetAccessToken() is the client's demo hook (not for applications): it shows the 401 path.
 $("forget-token").addEventListener("click", () => client.forgetAccessToken());
 
 $("logout").addEventListener("click", async () => {

@@ -32,10 +32,10 @@ const DEFAULTS = {
   refreshJitter: 10,
   // A request leaves with the current token only if it has more than this many seconds left
   // (at most a tenth of the lifetime); otherwise it waits for a refresh first.
-  expirySkew: 5,
+  requestMargin: 5,
   autoRefresh: true,
   // Attempts per refresh when the network fails or the server answers 408, 429 or 5xx.
-  retries: 4,
+  refreshAttempts: 4,
   retryBaseDelay: 0.5,
   retryMaxDelay: 15,
   // Seconds one refresh request may take before it counts as a network failure.
@@ -46,6 +46,14 @@ const DEFAULTS = {
   lockTimeout: 10,
   channelName: "django-tokens",
 };
+
+// Options that are not settings: a function, a switch, and the injection points for tests.
+const HOOKS = [
+  "getCsrfToken", "channel", "fetch", "now", "random", "setTimeout", "clearTimeout", "locks",
+  "BroadcastChannel", "document", "window",
+];
+const KNOWN_OPTIONS = new Set([...Object.keys(DEFAULTS), ...HOOKS]);
+const RENAMED_OPTIONS = { retries: "refreshAttempts", expirySkew: "requestMargin" };
 
 const SIGNED_IN = "signed-in";
 const SIGNED_OUT = "signed-out";
@@ -102,64 +110,72 @@ export function createAuthClient(options = {}) {
 export class AuthClient extends EventTarget {
   constructor(options = {}) {
     super();
-    const g = globalThis;
-    this._o = { ...DEFAULTS, ...options };
-    if (!["cookie", "body"].includes(this._o.transport)) {
-      throw new TypeError(`transport must be "cookie" or "body", not ${this._o.transport}`);
+    const globals = globalThis;
+    for (const name of Object.keys(options)) {
+      if (KNOWN_OPTIONS.has(name)) continue;
+      // A misspelt or renamed option would otherwise be ignored without a word.
+      const renamed = RENAMED_OPTIONS[name];
+      throw new TypeError(
+        renamed ? `the option ${name} is now called ${renamed}` : `unknown option ${name}`,
+      );
     }
-    const cookie = this._o.transport === "cookie";
-    this._fetchImpl = options.fetch ?? g.fetch?.bind(g);
+    this._options = { ...DEFAULTS, ...options };
+    if (!["cookie", "body"].includes(this._options.transport)) {
+      throw new TypeError(`transport must be "cookie" or "body", not ${this._options.transport}`);
+    }
+    const cookie = this._options.transport === "cookie";
+    this._fetch = options.fetch ?? globals.fetch?.bind(globals);
     this._now = options.now ?? (() => Date.now());
     this._random = options.random ?? Math.random;
-    this._setTimeout = options.setTimeout ?? g.setTimeout.bind(g);
-    this._clearTimeout = options.clearTimeout ?? g.clearTimeout.bind(g);
-    this._getCsrfToken = options.getCsrfToken ?? (() => readCookie(this._o.csrfCookieName));
+    this._setTimeout = options.setTimeout ?? globals.setTimeout.bind(globals);
+    this._clearTimeout = options.clearTimeout ?? globals.clearTimeout.bind(globals);
+    this._getCsrfToken = options.getCsrfToken ?? (() => readCookie(this._options.csrfCookieName));
     // Tabs share the cookie, hence the session: only the cookie transport coordinates them.
-    this._locks = cookie ? (options.locks ?? g.navigator?.locks ?? null) : null;
-    const Channel = options.BroadcastChannel ?? g.BroadcastChannel;
+    this._locks = cookie ? (options.locks ?? globals.navigator?.locks ?? null) : null;
+    const Channel = options.BroadcastChannel ?? globals.BroadcastChannel;
     this._channel = cookie && options.channel !== false && Channel
-      ? new Channel(this._o.channelName)
+      ? new Channel(this._options.channelName)
       : null;
-    this._channel?.addEventListener("message", (event) => this._onMessage(event.data));
+    this._channel?.addEventListener("message", (event) => this._onTabMessage(event.data));
 
     this._state = cookie ? UNKNOWN : SIGNED_OUT;
-    this._token = null;
+    this._accessToken = null;
     this._refreshToken = null;
     this._expiresAt = 0;
     this._lifetime = 0;
-    this._refreshAt = 0;
-    this._staleAt = 0;
+    this._refreshDueAt = 0;
+    this._sendableUntil = 0;
     // Bumped whenever the session changes hands (login, logout, expiry): a refresh started under
-    // an older epoch lands on a session that is gone, and is discarded.
-    this._epoch = 0;
-    this._inflight = null;
+    // an older generation lands on a session that is gone, and is discarded.
+    this._generation = 0;
+    this._refreshInFlight = null;
     this._timer = null;
-    this._sleepers = new Set();
-    this._forgotten = 0;
+    this._backoffWaits = new Set();
+    this._forgetCount = 0;
     this._signedOutError = new SessionExpiredError("Not signed in.", { code: "not_signed_in" });
 
     this._listeners = [];
-    const doc = options.document === undefined ? g.document : options.document;
-    const win = options.window === undefined ? g.window : options.window;
+    const doc = options.document === undefined ? globals.document : options.document;
+    const win = options.window === undefined ? globals.window : options.window;
     if (doc?.addEventListener) {
       this._listen(doc, "visibilitychange", () => {
-        if (doc.visibilityState === "visible") this._recheck("visible");
+        if (doc.visibilityState === "visible") this._recheckDue("visible");
       });
     }
     if (win?.addEventListener) {
       this._listen(win, "online", () => {
-        this._wakeSleepers();
-        this._recheck("online");
+        this._endBackoffWaits();
+        this._recheckDue("online");
       });
     }
   }
 
   /** The access token in memory, or null. */
   get accessToken() {
-    return this._token;
+    return this._accessToken;
   }
 
-  /** When the access token expires, in milliseconds since the epoch (0 when signed out). */
+  /** When the access token expires, in milliseconds since the Unix epoch (0 when signed out). */
   get expiresAt() {
     return this._expiresAt;
   }
@@ -180,40 +196,34 @@ export class AuthClient extends EventTarget {
 
   /** Whether the proactive timer refreshes the token before it expires. */
   get autoRefresh() {
-    return this._o.autoRefresh;
+    return this._options.autoRefresh;
   }
 
   set autoRefresh(value) {
-    this._o.autoRefresh = Boolean(value);
+    this._options.autoRefresh = Boolean(value);
     this._schedule();
   }
 
   /** Log in with a username and password; reject with `LoginError` if the server refuses. */
   async login(username, password) {
     const body = { username, password };
-    if (this._o.transport === "cookie") body.use_cookie = true;
+    if (this._options.transport === "cookie") body.use_cookie = true;
     let response;
     try {
-      response = await this._fetchImpl(this._url(this._o.loginPath), {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-        credentials: this._o.credentials,
-        cache: "no-store",
-      });
+      response = await this._postAuth(this._options.loginPath, body, { csrf: false });
     } catch (error) {
       throw new LoginError("The server could not be reached.", { code: "network_error", cause: error });
     }
     const receivedAt = this._now();
     if (!response.ok) {
-      const { code, detail } = await errorOf(response);
+      const { code, detail } = await readError(response);
       throw new LoginError(detail, { code, status: response.status });
     }
     const data = await response.json();
-    this._newEpoch();
-    this._accept(data, receivedAt, "login");
+    this._newGeneration();
+    this._acceptTokens(data, receivedAt, "login");
     this._emit("login", { source: "password" });
-    return this._token;
+    return this._accessToken;
   }
 
   /**
@@ -222,10 +232,10 @@ export class AuthClient extends EventTarget {
    */
   async restore() {
     if (this._state === SIGNED_IN) return true;
-    if (this._o.transport !== "cookie") return false;
+    if (this._options.transport !== "cookie") return false;
     if (this._state === SIGNED_OUT) this._state = UNKNOWN;
     try {
-      await this._refresh("restore", this._token);
+      await this._refresh("restore", this._accessToken);
     } catch (error) {
       if (error instanceof SessionExpiredError) return false;
       throw error;
@@ -236,7 +246,7 @@ export class AuthClient extends EventTarget {
 
   /** Refresh now (joining a refresh already under way); resolve with the new access token. */
   refresh() {
-    return this._refresh("manual", this._token);
+    return this._refresh("manual", this._accessToken);
   }
 
   /**
@@ -244,10 +254,10 @@ export class AuthClient extends EventTarget {
    * it is about to expire. Reject with SessionExpiredError when signed out.
    */
   getAccessToken() {
-    if (this._token && this._state === SIGNED_IN && this._now() < this._staleAt) {
-      return Promise.resolve(this._token);
+    if (this._accessToken && this._state === SIGNED_IN && this._now() < this._sendableUntil) {
+      return Promise.resolve(this._accessToken);
     }
-    return this._refresh("request", this._token);
+    return this._refresh("request", this._accessToken);
   }
 
   /**
@@ -255,8 +265,8 @@ export class AuthClient extends EventTarget {
    * `sentToken`: a newer token if there is one already, else the result of a refresh.
    */
   tokenAfterRejection(sentToken) {
-    if (this._token && this._token !== sentToken && this._now() < this._staleAt) {
-      return Promise.resolve(this._token);
+    if (this._accessToken && this._accessToken !== sentToken && this._now() < this._sendableUntil) {
+      return Promise.resolve(this._accessToken);
     }
     return this._refresh("401", sentToken);
   }
@@ -286,43 +296,32 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * Replace the access token in memory with one the server will refuse, keeping its expiry, so
-   * the next request takes the 401 path. For demos and tests.
+   * Demo and test hook, not for applications: replace the access token in memory with one the
+   * server will refuse, keeping its expiry, so that the next request takes the 401 path (the
+   * demo page's "Forget the access token" button). A session never needs it.
    */
   forgetAccessToken() {
     if (this._state !== SIGNED_IN) return;
-    this._forgotten += 1;
-    this._token = `forgotten-access-token-${this._forgotten}`;
+    this._forgetCount += 1;
+    this._accessToken = `forgotten-access-token-${this._forgetCount}`;
     this._emit("tokenchange", { source: "forget", expiresAt: this._expiresAt });
   }
 
   /** End this session on the server and sign out here and in the other tabs. */
   async logout() {
-    const token = this._state === SIGNED_IN ? this._token : null;
+    const token = this._state === SIGNED_IN ? this._accessToken : null;
     const refreshToken = this._refreshToken;
-    const pending = this._inflight;
+    const pending = this._refreshInFlight;
     this._signOut("logout", { everywhere: false });
     // A refresh under way may still set a rotated cookie: let it land first, so the logout
     // request carries the cookie that is current, and the server ends the right session.
     if (pending) await pending.catch(() => {});
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    const body = {};
-    if (this._o.transport === "cookie") {
-      const csrf = this._getCsrfToken();
-      if (csrf) headers[this._o.csrfHeaderName] = csrf;
-    } else if (refreshToken) {
-      body.refresh_token = refreshToken;
-    }
-    const response = await this._fetchImpl(this._url(this._o.logoutPath), {
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-      credentials: this._o.credentials,
-      cache: "no-store",
-    });
+    const body = this._options.transport === "body" && refreshToken
+      ? { refresh_token: refreshToken }
+      : {};
+    const response = await this._postAuth(this._options.logoutPath, body, { bearer: token });
     if (response.ok) return;
-    const { code, detail } = await errorOf(response);
+    const { code, detail } = await readError(response);
     // 401 and 403 mean the session was already over, except a failed CSRF check, which left it
     // running: report that one.
     if (response.status === 401 || (response.status === 403 && code !== "csrf_failed")) return;
@@ -332,13 +331,13 @@ export class AuthClient extends EventTarget {
   /** End every session of this user (all devices), then sign out here and in the other tabs. */
   async logoutEverywhere() {
     const headers = { Accept: "application/json" };
-    const response = await this.fetch(this._url(this._o.logoutAllPath), {
+    const response = await this.fetch(this._url(this._options.logoutAllPath), {
       method: "POST",
       headers,
-      credentials: this._o.credentials,
+      credentials: this._options.credentials,
     });
     if (!response.ok) {
-      const { code, detail } = await errorOf(response);
+      const { code, detail } = await readError(response);
       throw new AuthError(detail, { code, status: response.status });
     }
     this._signOut("logout", { everywhere: true });
@@ -347,7 +346,7 @@ export class AuthClient extends EventTarget {
   /** Stop timers and listeners and close the channel. */
   close() {
     this._clearTimer();
-    this._wakeSleepers();
+    this._endBackoffWaits();
     for (const [target, type, handler] of this._listeners) {
       target.removeEventListener(type, handler);
     }
@@ -360,52 +359,48 @@ export class AuthClient extends EventTarget {
 
   _refresh(reason, staleToken) {
     if (this._state === SIGNED_OUT) return Promise.reject(this._signedOutError);
-    if (!this._inflight) {
-      const run = this._runRefresh(reason, staleToken, this._epoch);
-      this._inflight = run;
+    if (!this._refreshInFlight) {
+      const run = this._refreshWithRetries(reason, staleToken, this._generation);
+      this._refreshInFlight = run;
       const clear = () => {
-        if (this._inflight === run) this._inflight = null;
+        if (this._refreshInFlight === run) this._refreshInFlight = null;
       };
       run.then(clear, clear);
     }
-    return this._inflight;
+    return this._refreshInFlight;
   }
 
-  async _runRefresh(reason, staleToken, epoch) {
+  async _refreshWithRetries(reason, staleToken, generation) {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        const fresh = await this._withLock(() => this._attempt(reason, staleToken, epoch));
+        const fresh = await this._withLock(() => this._refreshOnce(reason, staleToken, generation));
         return fresh;
       } catch (error) {
         if (error instanceof SessionExpiredError) {
-          if (this._epoch === epoch) this._signOut("expired", { error });
+          if (this._generation === generation) this._signOut("expired", { error });
           throw error;
         }
         if (!(error instanceof RefreshFailedError)) throw error;
-        if (this._epoch !== epoch) return this._afterDiscard();
-        if (attempt + 1 >= this._o.retries) throw error;
-        const cap = Math.min(this._o.retryMaxDelay, this._o.retryBaseDelay * 2 ** attempt) * 1000;
+        if (this._generation !== generation) return this._afterStaleRefresh();
+        if (attempt + 1 >= this._options.refreshAttempts) throw error;
+        const cap = Math.min(this._options.retryMaxDelay, this._options.retryBaseDelay * 2 ** attempt) * 1000;
         let delay = this._random() * cap;
-        if (error.retryAfter !== null) delay = Math.min(error.retryAfter, this._o.retryMaxDelay) * 1000;
+        if (error.retryAfter !== null) delay = Math.min(error.retryAfter, this._options.retryMaxDelay) * 1000;
         this._emit("refreshretry", { attempt: attempt + 1, delay, error });
         await this._sleep(delay);
-        if (this._epoch !== epoch) return this._afterDiscard();
+        if (this._generation !== generation) return this._afterStaleRefresh();
       }
     }
   }
 
-  async _attempt(reason, staleToken, epoch) {
-    if (this._epoch !== epoch) return this._afterDiscard();
+  async _refreshOnce(reason, staleToken, generation) {
+    if (this._generation !== generation) return this._afterStaleRefresh();
     // Re-check inside the lock: another tab may have refreshed while this one waited for it.
-    if (this._token && this._token !== staleToken && this._now() < this._staleAt) {
-      return this._token;
+    if (this._accessToken && this._accessToken !== staleToken && this._now() < this._sendableUntil) {
+      return this._accessToken;
     }
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
     const body = {};
-    if (this._o.transport === "cookie") {
-      const csrf = this._getCsrfToken();
-      if (csrf) headers[this._o.csrfHeaderName] = csrf;
-    } else {
+    if (this._options.transport === "body") {
       if (!this._refreshToken) {
         throw new SessionExpiredError("Not signed in.", { code: "not_signed_in" });
       }
@@ -413,13 +408,8 @@ export class AuthClient extends EventTarget {
     }
     let response;
     try {
-      response = await this._fetchImpl(this._url(this._o.refreshPath), {
-        method: "POST",
-        headers,
-        body: JSON.stringify(body),
-        credentials: this._o.credentials,
-        cache: "no-store",
-        signal: timeoutSignal(this._o.refreshTimeout * 1000),
+      response = await this._postAuth(this._options.refreshPath, body, {
+        signal: timeoutSignal(this._options.refreshTimeout * 1000),
       });
     } catch (error) {
       throw new RefreshFailedError("The server could not be reached.", {
@@ -429,9 +419,9 @@ export class AuthClient extends EventTarget {
     }
     const receivedAt = this._now();
     // Landed after a logout (or a new login): this token belongs to a session that is gone.
-    if (this._epoch !== epoch) return this._afterDiscard();
+    if (this._generation !== generation) return this._afterStaleRefresh();
     if (!response.ok) {
-      const { code, detail } = await errorOf(response);
+      const { code, detail } = await readError(response);
       const status = response.status;
       if (status === 408 || status === 425 || status === 429 || status >= 500) {
         throw new RefreshFailedError(detail, {
@@ -448,17 +438,17 @@ export class AuthClient extends EventTarget {
     } catch (error) {
       throw new RefreshFailedError("The refresh response was not JSON.", { cause: error });
     }
-    if (this._epoch !== epoch) return this._afterDiscard();
+    if (this._generation !== generation) return this._afterStaleRefresh();
     const wasSignedIn = this._state === SIGNED_IN;
-    this._accept(data, receivedAt, "refresh");
+    this._acceptTokens(data, receivedAt, "refresh");
     this._emit("refresh", { reason, expiresIn: this._lifetime / 1000 });
     if (!wasSignedIn && reason !== "restore") this._emit("login", { source: "restore" });
-    return this._token;
+    return this._accessToken;
   }
 
-  _afterDiscard() {
+  _afterStaleRefresh() {
     // The session this refresh was for is gone; if a new one began meanwhile, use it.
-    if (this._state === SIGNED_IN && this._token) return this._token;
+    if (this._state === SIGNED_IN && this._accessToken) return this._accessToken;
     throw this._signedOutError;
   }
 
@@ -468,9 +458,9 @@ export class AuthClient extends EventTarget {
     const waiting = new AbortController();
     const timer = this._setTimeout(() => {
       waiting.abort(new DOMException("Waited too long for the refresh lock.", "TimeoutError"));
-    }, this._o.lockTimeout * 1000);
+    }, this._options.lockTimeout * 1000);
     try {
-      return await this._locks.request(this._o.lockName, { signal: waiting.signal }, () => {
+      return await this._locks.request(this._options.lockName, { signal: waiting.signal }, () => {
         entered = true;
         this._clearTimeout(timer);
         return work();
@@ -488,48 +478,48 @@ export class AuthClient extends EventTarget {
 
   // --- state ----------------------------------------------------------------------------
 
-  _accept(data, receivedAt, source) {
+  _acceptTokens(data, receivedAt, source) {
     if (!data || typeof data.access_token !== "string") {
       throw new RefreshFailedError("The token response had no access_token.");
     }
     // Counted from when the response arrived, so the client's clock offset does not matter.
     const lifetime = Math.max(0, Number(data.expires_in) || 0) * 1000;
-    if (this._o.transport === "body" && data.refresh_token) {
+    if (this._options.transport === "body" && data.refresh_token) {
       this._refreshToken = data.refresh_token;
     }
     this._setToken(data.access_token, receivedAt + lifetime, lifetime, source);
-    this._post({
+    this._broadcast({
       type: "token",
-      accessToken: this._token,
+      accessToken: this._accessToken,
       expiresAt: this._expiresAt,
       lifetime,
     });
   }
 
   _setToken(token, expiresAt, lifetime, source) {
-    this._token = token;
+    this._accessToken = token;
     this._expiresAt = expiresAt;
     this._lifetime = lifetime;
-    const margin = Math.min(this._o.refreshMargin * 1000, lifetime / 4);
-    const jitter = Math.min(this._o.refreshJitter * 1000, lifetime / 10) * this._random();
-    this._refreshAt = expiresAt - margin - jitter;
-    this._staleAt = expiresAt - Math.min(this._o.expirySkew * 1000, lifetime / 10);
+    const margin = Math.min(this._options.refreshMargin * 1000, lifetime / 4);
+    const jitter = Math.min(this._options.refreshJitter * 1000, lifetime / 10) * this._random();
+    this._refreshDueAt = expiresAt - margin - jitter;
+    this._sendableUntil = expiresAt - Math.min(this._options.requestMargin * 1000, lifetime / 10);
     this._state = SIGNED_IN;
     this._schedule();
     this._emit("tokenchange", { source, expiresAt });
   }
 
-  _newEpoch() {
-    this._epoch += 1;
-    this._inflight = null;
-    this._wakeSleepers();
+  _newGeneration() {
+    this._generation += 1;
+    this._refreshInFlight = null;
+    this._endBackoffWaits();
   }
 
   _signOut(kind, { error = null, everywhere = false, remote = false } = {}) {
     const wasSignedIn = this._state === SIGNED_IN;
-    this._newEpoch();
+    this._newGeneration();
     this._clearTimer();
-    this._token = null;
+    this._accessToken = null;
     this._refreshToken = null;
     this._expiresAt = 0;
     this._lifetime = 0;
@@ -538,21 +528,21 @@ export class AuthClient extends EventTarget {
       error ?? new SessionExpiredError("Signed out.", { code: "signed_out" });
     if (kind === "expired") {
       if (!wasSignedIn) return;
-      if (!remote) this._post({ type: "expired" });
+      if (!remote) this._broadcast({ type: "expired" });
       this._emit("sessionexpired", { error: this._signedOutError });
     } else {
-      if (!remote) this._post({ type: "logout", everywhere });
+      if (!remote) this._broadcast({ type: "logout", everywhere });
       this._emit("logout", { everywhere, remote });
     }
   }
 
-  _onMessage(message) {
+  _onTabMessage(message) {
     if (!message || typeof message !== "object") return;
     if (message.type === "token") {
-      if (typeof message.accessToken !== "string" || message.accessToken === this._token) return;
+      if (typeof message.accessToken !== "string" || message.accessToken === this._accessToken) return;
       if (this._state === SIGNED_IN && this._expiresAt > message.expiresAt) return;
       const wasSignedIn = this._state === SIGNED_IN;
-      if (!wasSignedIn) this._newEpoch();
+      if (!wasSignedIn) this._newGeneration();
       this._setToken(message.accessToken, message.expiresAt, message.lifetime, "tab");
       if (!wasSignedIn) this._emit("login", { source: "tab" });
     } else if (message.type === "logout") {
@@ -562,11 +552,11 @@ export class AuthClient extends EventTarget {
       // Another tab's refresh was refused. Check for ourselves rather than trust it: that tab
       // may have sent a cookie older than the one a login here has just set.
       if (this._state !== SIGNED_IN) return;
-      this._refresh("tab-expired", this._token).catch(() => {});
+      this._refresh("tab-expired", this._accessToken).catch(() => {});
     }
   }
 
-  _post(message) {
+  _broadcast(message) {
     try {
       this._channel?.postMessage(message);
     } catch {
@@ -578,33 +568,33 @@ export class AuthClient extends EventTarget {
 
   _schedule() {
     this._clearTimer();
-    if (!this._o.autoRefresh || this._state !== SIGNED_IN) return;
-    const delay = Math.max(0, this._refreshAt - this._now());
+    if (!this._options.autoRefresh || this._state !== SIGNED_IN) return;
+    const delay = Math.max(0, this._refreshDueAt - this._now());
     this._timer = this._setTimeout(() => {
       this._timer = null;
-      this._proactive("timer");
+      this._refreshInBackground("timer");
     }, delay);
   }
 
-  _proactive(reason) {
-    const epoch = this._epoch;
-    this._refresh(reason, this._token).catch((error) => {
+  _refreshInBackground(reason) {
+    const generation = this._generation;
+    this._refresh(reason, this._accessToken).catch((error) => {
       // Keep the session through passing failures and try again later.
-      if (error instanceof RefreshFailedError && this._epoch === epoch && this._state === SIGNED_IN) {
+      if (error instanceof RefreshFailedError && this._generation === generation && this._state === SIGNED_IN) {
         this._clearTimer();
-        if (!this._o.autoRefresh) return;
+        if (!this._options.autoRefresh) return;
         this._timer = this._setTimeout(() => {
           this._timer = null;
-          this._proactive("timer");
-        }, this._o.retryMaxDelay * 1000);
+          this._refreshInBackground("timer");
+        }, this._options.retryMaxDelay * 1000);
       }
     });
   }
 
-  _recheck(reason) {
+  _recheckDue(reason) {
     if (this._state !== SIGNED_IN) return;
     // Background tabs' timers are throttled or frozen: the token may be due, or past due.
-    if (this._now() >= this._refreshAt) this._proactive(reason);
+    if (this._now() >= this._refreshDueAt) this._refreshInBackground(reason);
     else if (!this._timer) this._schedule();
   }
 
@@ -617,16 +607,16 @@ export class AuthClient extends EventTarget {
     return new Promise((resolve) => {
       const done = () => {
         this._clearTimeout(handle);
-        this._sleepers.delete(done);
+        this._backoffWaits.delete(done);
         resolve();
       };
       const handle = this._setTimeout(done, ms);
-      this._sleepers.add(done);
+      this._backoffWaits.add(done);
     });
   }
 
-  _wakeSleepers() {
-    for (const wake of [...this._sleepers]) wake();
+  _endBackoffWaits() {
+    for (const wake of [...this._backoffWaits]) wake();
   }
 
   // --- helpers ----------------------------------------------------------------------------
@@ -634,11 +624,33 @@ export class AuthClient extends EventTarget {
   _send(input, init, token) {
     const headers = new Headers(init.headers ?? (isRequest(input) ? input.headers : undefined));
     headers.set("Authorization", `Bearer ${token}`);
-    return this._fetchImpl(input, { ...init, headers });
+    return this._fetch(input, { ...init, headers });
   }
 
   _url(path) {
-    return `${this._o.baseUrl}${path}`;
+    return `${this._options.baseUrl}${path}`;
+  }
+
+  /**
+   * POST a JSON body to one of the auth endpoints: the one place their headers are built. The
+   * cookie transport adds the CSRF header (Django checks it wherever the cookie authorises the
+   * request), except for the login, which no cookie authorises.
+   */
+  _postAuth(path, body, { csrf = true, bearer = null, signal } = {}) {
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    if (csrf && this._options.transport === "cookie") {
+      const token = this._getCsrfToken();
+      if (token) headers[this._options.csrfHeaderName] = token;
+    }
+    return this._fetch(this._url(path), {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      credentials: this._options.credentials,
+      cache: "no-store",
+      signal,
+    });
   }
 
   _emit(type, detail) {
@@ -726,7 +738,7 @@ function retryAfterSeconds(value, now) {
   return Number.isNaN(date) ? null : Math.max(0, (date - now) / 1000);
 }
 
-async function errorOf(response) {
+async function readError(response) {
   let body = null;
   try {
     body = await response.json();
