@@ -119,6 +119,10 @@ STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The csrftoken cookie guards the refresh-token cookie, so it is Secure whenever that one is
+# (always, unless DEBUG serves plain HTTP); the system check tokens.W003 holds sites to it.
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+
 # Bound what one request may make the server hold in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 

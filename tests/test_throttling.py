@@ -1,12 +1,13 @@
-"""Password attempts are throttled per username and per client address, in Redis."""
+"""Password attempts are throttled per username and per client address, in any shared cache."""
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import PASSWORD, bearer, login
+from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
 
 pytestmark = pytest.mark.django_db
 
@@ -139,17 +140,22 @@ def test_rates_are_read_live_from_settings(api, user, rates):
         assert attempt(api).status_code == 400
 
 
-def test_throttle_counts_in_redis_shared_by_every_worker(
-    gunicorn_servers, transactional_db, make_user
+@pytest.mark.parametrize("cache", ["redis", "database"])
+def test_throttle_counts_are_shared_by_every_worker(
+    gunicorn_servers, transactional_db, make_user, cache
 ):
     make_user("alice")
-    server = gunicorn_servers(TEST_THROTTLE_USERNAME="5/day")
+    env = {"TEST_THROTTLE_USERNAME": "5/day"}
+    if cache == "database":
+        call_command("createcachetable", "tokens_throttle_cache", verbosity=0)
+        env["TEST_THROTTLE_CACHE"] = "database"
+    server = gunicorn_servers(**env)
 
     def guess(_):
         return httpx.post(
             f"{server.url}{LOGIN}",
             json={"username": "alice", "password": "wrong-password"},
-            timeout=10,
+            timeout=30,
         ).status_code
 
     with ThreadPoolExecutor(12) as pool:
@@ -324,3 +330,111 @@ def test_admin_login_page_itself_is_not_counted(client, rates):
     rates(address="1/min", username="1/min")
     for _ in range(5):
         assert client.get(ADMIN_LOGIN).status_code == 200
+
+
+# --- A cache that fails answers 503, logged once ---------------------------------------------
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    server.thaw()
+    server.stop()
+
+
+def break_by(fault, server):
+    client = server.client()
+    if fault == "out_of_memory":
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", "1")
+    elif fault == "read_only":
+        client.replicaof("127.0.0.1", free_port())
+    elif fault == "stopped":
+        server.stop()
+    elif fault == "frozen":
+        server.freeze()
+
+
+CAUSES = {
+    "out_of_memory": "OutOfMemoryError",
+    "read_only": "ReadOnlyError",
+    "stopped": "ConnectionError",
+    "frozen": "TimeoutError",
+}
+BACKENDS = {
+    "django-redis": (
+        "django_redis.cache.RedisCache",
+        {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    ),
+    "django": (
+        "django.core.cache.backends.redis.RedisCache",
+        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("fault", sorted(CAUSES))
+def test_every_cache_fault_answers_503_with_retry_after_logged_once(
+    api, client, user, settings, own_redis, caplog, backend, fault
+):
+    access = login(api)["access_token"]
+    engine, options = BACKENDS[backend]
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttles": {
+            "BACKEND": engine,
+            "LOCATION": f"redis://127.0.0.1:{own_redis.port}/0",
+            "OPTIONS": options,
+        },
+    }
+    settings.TOKENS = {**settings.TOKENS, "THROTTLE_CACHE_ALIAS": "throttles"}
+    assert attempt(api, password=PASSWORD).status_code == 200  # the cache works
+    break_by(fault, own_redis)
+
+    calls = {
+        "login": lambda: attempt(api, password=PASSWORD),
+        "token": lambda: password_grant(api, "alice", PASSWORD),
+        "password": lambda: change_password(api, access, old=PASSWORD),
+        "admin": lambda: client.post(ADMIN_LOGIN, {"username": "alice", "password": PASSWORD}),
+    }
+    for name, call in calls.items():
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="tokens"):
+            response = call()
+        assert response.status_code == 503, (name, response.content)
+        assert int(response["Retry-After"]) >= 1
+        if name != "admin":
+            assert response.json()["code"] == "store_unavailable"
+        errors = [r for r in caplog.records if r.name.startswith("tokens")]
+        assert len(errors) == 1, (name, errors)
+        assert errors[0].levelno == logging.ERROR
+        assert CAUSES[fault] in errors[0].getMessage(), errors[0].getMessage()
+    own_redis.thaw()
+
+
+def test_a_cache_that_keeps_nothing_refuses_rather_than_lets_guesses_through(api, user, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttles": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
+    settings.TOKENS = {**settings.TOKENS, "THROTTLE_CACHE_ALIAS": "throttles"}
+    response = attempt(api, password=PASSWORD)
+    assert response.status_code == 503
+    assert response.json()["code"] == "store_unavailable"
+
+
+def test_a_database_cache_without_its_table_answers_503(api, user, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttles": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "no_such_table",
+        },
+    }
+    settings.TOKENS = {**settings.TOKENS, "THROTTLE_CACHE_ALIAS": "throttles"}
+    response = attempt(api, password=PASSWORD)
+    assert response.status_code == 503
+    assert response.json()["code"] == "store_unavailable"
