@@ -35,7 +35,9 @@ class ThrottledAdminSiteMixin:
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         if request.method == "POST" and "password" in request.POST:
             try:
-                wait = spend(ADDRESS_SCOPE, BaseThrottle().get_ident(request))  # type: ignore[arg-type]
+                # DRF's get_ident reads only META: the same address, NUM_PROXIES and all.
+                address = BaseThrottle().get_ident(request)  # type: ignore[arg-type]
+                wait = spend(ADDRESS_SCOPE, address) if address else None
                 username = username_value(request.POST.get("username"))
                 if wait is None and username is not None:
                     wait = spend(USERNAME_SCOPE, username)

@@ -54,6 +54,8 @@ DEFAULT_RATES: dict[str, str | None] = {
 ADDRESS_SCOPE = "tokens_login_address"
 USERNAME_SCOPE = "tokens_login_username"
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# How many numbers past the suggested one an attempt tries before calling the cache broken.
+MAX_PROBES = 64
 
 
 def rate(scope: str) -> tuple[int, int] | None:
@@ -97,10 +99,18 @@ def spend(scope: str, value: str) -> float | None:
         # backend whose incr() is a get-then-set (the database cache), two workers may read the
         # same count; the one whose add() fails takes the next slot. So no backend lets more
         # than `limit` attempts through a window.
-        while count <= limit:
+        for _probe in range(MAX_PROBES):
+            if count > limit:
+                break
             if cache.add(f"{key}:{count}", 1, timeout):
                 return None
             count += 1
+        else:
+            # More refusals than workers could ever race: the cache is failing silently (the
+            # database cache's add() turns a database error into False).
+            refused = StoreUnavailable("The throttle cache refuses to add keys.")
+            _log_unavailable(refused)
+            raise refused
     except StoreUnavailable:
         raise
     except Exception as exc:  # any backend's own error: this cache cannot count
