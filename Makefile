@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-password-123
 
-.PHONY: run test lint typecheck pytest install redis bench soak fuzz clean
+.PHONY: run test lint typecheck pytest install redis bench soak fuzz clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,10 +44,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-pytest: install
+# The browser tests drive Debian's Chromium (tests/test_browser.py): without it, say so before
+# anything runs rather than a dozen errors deep into the suite. .ci/run installs it.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "make test needs Chromium at $(CHROMIUM) for the browser tests."; \
+	  echo "Install it with: sudo apt-get install chromium   (or run .ci/run, which does)"; \
+	  exit 1; } >&2
+
+pytest: chromium install
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test: chromium lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
@@ -74,7 +83,7 @@ vue-build: $(VUE)/node_modules/.package-lock.json
 
 vue: vue-build run
 
-test-browser: install
+test-browser: chromium install
 	$(BIN)/python -m pytest tests/test_js_client.py tests/test_browser.py tests/test_vue.py
 
 # Benchmarks against simplejwt + its blacklist app, written into docs/benchmarks.md (about

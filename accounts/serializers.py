@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -13,17 +15,14 @@ class UserInfoSerializer(serializers.ModelSerializer):
 
 
 class PasswordChangeSerializer(serializers.Serializer):
-    """The current password, and a new one that passes the site's password validators."""
+    """The current password, and a new one that passes the site's password validators.
+
+    The current password is checked only once the new one is valid (`validate()` runs after the
+    fields), so an invalid new password answers the same whether the old one was right or not.
+    """
 
     old_password = serializers.CharField(max_length=4096, trim_whitespace=False)
     new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
-
-    def validate_old_password(self, value: str) -> str:
-        if not self.context["user"].check_password(value):
-            raise serializers.ValidationError(
-                "The current password is wrong.", code="wrong_password"
-            )
-        return value
 
     def validate_new_password(self, value: str) -> str:
         try:
@@ -31,3 +30,10 @@ class PasswordChangeSerializer(serializers.Serializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(list(exc.messages), code="weak_password") from exc
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not self.context["user"].check_password(attrs["old_password"]):
+            raise serializers.ValidationError(
+                {"old_password": ["The current password is wrong."]}, code="wrong_password"
+            )
+        return attrs

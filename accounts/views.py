@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from tokens import services
 from tokens.serializers import DetailSerializer, ErrorSerializer
+from tokens.throttling import check_password_budget
 
 from .serializers import PasswordChangeSerializer, UserInfoSerializer
 
@@ -37,10 +38,16 @@ class PasswordChangeView(APIView):
             200: DetailSerializer,
             400: OpenApiResponse(ErrorSerializer, description="invalid_request"),
             401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+            429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },
         tags=["user"],
     )
     def post(self, request: Request) -> Response:
+        # The old password is a password check like a login: a stolen access token must not
+        # buy unlimited guesses. Past the user's budget nothing is checked, so nothing is told.
+        if hasattr(request.data, "get") and "old_password" in request.data:
+            check_password_budget(request.user)
         data = PasswordChangeSerializer(data=request.data, context={"user": request.user})
         data.is_valid(raise_exception=True)
         services.change_password(

@@ -32,7 +32,8 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, whose login draws on the login throttles' budgets.
+    "accounts.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -120,6 +121,10 @@ WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The Vue example's Vite build (`make vue`), served under /vue/ by config/urls.py.
 VUE_APP_DIR = Path(os.environ.get("VUE_APP_DIR", BASE_DIR / "examples" / "vue" / "dist"))
+
+# The csrftoken cookie guards the refresh-token cookie, so it is Secure whenever that one is
+# (always, unless DEBUG serves plain HTTP); the system check tokens.W003 holds sites to it.
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 
 # Bound what one request may make the server hold in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024

@@ -70,3 +70,16 @@ REST_FRAMEWORK = {
         "tokens_login_username": os.environ.get("TEST_THROTTLE_USERNAME", "100000/min"),
     },
 }
+
+# TEST_THROTTLE_CACHE=database: the throttles count in Django's database cache (its table made
+# by `createcachetable`) instead of the Redis cache, as a site without Redis would.
+if os.environ.get("TEST_THROTTLE_CACHE") == "database":
+    CACHES = {
+        **CACHES,  # noqa: F405
+        "throttles": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "tokens_throttle_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100000},
+        },
+    }
+    TOKENS["THROTTLE_CACHE_ALIAS"] = "throttles"

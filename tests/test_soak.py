@@ -1,6 +1,8 @@
 """A ten-second soak: 300 users against 3 gunicorn workers, access tokens of four seconds.
 
-`make soak` runs the full one (60 seconds) and writes docs/soak.md; see soak/.
+It asserts correctness only (no errors, no false logouts, no lost sessions): how many requests
+a busy 2-core machine serves in ten seconds is no failure. Throughput is `make soak`'s (60
+seconds, written to docs/soak.md; see soak/).
 """
 
 from django.contrib.auth.hashers import make_password
@@ -24,7 +26,10 @@ def test_ten_second_soak_has_no_errors_and_loses_no_session(
     print(report.summary())
     assert report.errors == []
     assert report.lost_sessions == []
-    # Access tokens expired while in use and were refreshed; every session refreshed at the end.
-    assert report.statuses["call 401 access_token_expired"] > 0
+    # Every user logged in, and every session refreshed once more at the end (a refusal there
+    # would be a lost session, anything else an error). How many calls fit in the ten seconds
+    # is throughput, and not asserted.
+    assert report.statuses["login 200"] == USERS
     assert report.statuses["refresh 200"] >= USERS
-    assert report.statuses["call 200"] >= USERS
+    # The run did what it is for: access tokens expired while in use and were refreshed.
+    assert report.statuses["call 401 access_token_expired"] > 0

@@ -1,4 +1,8 @@
-"""System checks for the tokens settings."""
+"""System checks for the tokens settings, the store, the throttles' cache and the cookies.
+
+The store is judged by its class, never by its dotted path: a subclass of `RedisStore` gets the
+Redis checks, and a store that is not a Redis store gets none of them.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,37 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, tokens_settings
 
 
+def store_class() -> type | None:
+    """Return the class `TOKENS["STORE"]` names, or None if it cannot be imported."""
+    try:
+        loaded = import_string(tokens_settings.STORE)
+    except ImportError:
+        return None
+    return loaded if isinstance(loaded, type) else None
+
+
+def is_redis_store(store: type | None) -> bool:
+    """Return whether a store class is the Redis store or a subclass of it."""
+    if store is None:
+        return False
+    # Imported here: the Redis store needs redis-py and django-redis, a database store does not.
+    from .stores.redis import RedisStore
+
+    return issubclass(store, RedisStore)
+
+
 @register(Tags.security)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
-    """Check the TOKENS settings: known keys, sane types, a usable cache alias."""
+    """Check the TOKENS settings: known keys, sane types, a store, usable caches."""
     messages: list[Error | Warning] = []
     user_settings = getattr(settings, "TOKENS", None) or {}
     unknown = sorted(set(user_settings) - set(DEFAULTS))
@@ -45,27 +72,105 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="tokens.E003",
             )
         )
-    alias = tokens_settings.CACHE_ALIAS
-    backend = str(settings.CACHES.get(alias, {}).get("BACKEND", ""))
-    if DEFAULTS["STORE"] == tokens_settings.STORE and not backend.startswith("django_redis."):
+    store = store_class()
+    if store is None:
         messages.append(
             Error(
-                f"TOKENS['CACHE_ALIAS'] is {alias!r}, which is not a django-redis cache.",
-                hint="Configure CACHES[alias] with BACKEND 'django_redis.cache.RedisCache'.",
-                id="tokens.E004",
+                f"TOKENS['STORE'] is {tokens_settings.STORE!r}, which is not an importable class.",
+                hint=f"Name a store class by its dotted path, such as {DEFAULTS['STORE']!r}.",
+                id="tokens.E005",
             )
         )
+    elif is_redis_store(store):
+        messages.extend(_redis_cache_alias())
+    messages.extend(_throttle_cache())
+    messages.extend(_csrf_cookie())
     return messages
+
+
+def _redis_cache_alias() -> list[Error]:
+    alias = tokens_settings.CACHE_ALIAS
+    # Imported here: only a Redis store needs django-redis.
+    from django_redis.cache import RedisCache
+
+    try:
+        is_django_redis = isinstance(caches[alias], RedisCache)
+    except InvalidCacheBackendError:
+        is_django_redis = False
+    if is_django_redis:
+        return []
+    return [
+        Error(
+            f"TOKENS['CACHE_ALIAS'] is {alias!r}, which is not a django-redis cache, and the "
+            "Redis store takes its connection from it.",
+            hint="Configure CACHES[alias] with BACKEND 'django_redis.cache.RedisCache'.",
+            id="tokens.E004",
+        )
+    ]
+
+
+def _throttle_cache() -> list[Error | Warning]:
+    alias = tokens_settings.THROTTLE_CACHE_ALIAS or tokens_settings.CACHE_ALIAS
+    try:
+        cache = caches[alias]
+    except InvalidCacheBackendError:
+        return [
+            Error(
+                f"The login throttles count in the cache {alias!r}, which CACHES does not define.",
+                hint="Set TOKENS['THROTTLE_CACHE_ALIAS'] to a cache every worker shares (Redis, "
+                "Memcached, or Django's database cache).",
+                id="tokens.E006",
+            )
+        ]
+    if isinstance(cache, DummyCache):
+        return [
+            Error(
+                f"The login throttles count in the cache {alias!r}, a DummyCache, which keeps "
+                "nothing: every password attempt would answer 503.",
+                hint="Set TOKENS['THROTTLE_CACHE_ALIAS'] to a cache every worker shares.",
+                id="tokens.E007",
+            )
+        ]
+    if isinstance(cache, LocMemCache):
+        return [
+            Warning(
+                f"The login throttles count in the cache {alias!r}, a LocMemCache, which each "
+                "process keeps for itself: the password budgets are multiplied by the number of "
+                "workers, and a restart resets them.",
+                hint="Set TOKENS['THROTTLE_CACHE_ALIAS'] to a cache every worker shares (Redis, "
+                "Memcached, or Django's database cache).",
+                id="tokens.W002",
+            )
+        ]
+    return []
+
+
+def _csrf_cookie() -> list[Warning]:
+    secure = tokens_settings.REFRESH_COOKIE_SECURE
+    # None: Secure unless the request is plain HTTP while DEBUG is on (tokens.views).
+    refresh_always_secure = secure is True or (secure is None and not settings.DEBUG)
+    if not refresh_always_secure or settings.CSRF_COOKIE_SECURE:
+        return []
+    return [
+        Warning(
+            "The refresh-token cookie is Secure but the csrftoken cookie is not: a network "
+            "attacker who sees or plants the csrftoken cookie over plain HTTP can forge the "
+            "X-CSRFToken header that refreshing with the cookie requires.",
+            hint="Set CSRF_COOKIE_SECURE = True (the demo sets it whenever DEBUG is off).",
+            id="tokens.W003",
+        )
+    ]
 
 
 @register(Tags.caches)
 def check_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Warn when the store's Redis may evict any key under memory pressure (`allkeys-*`).
+    """Warn when a Redis store's Redis may evict any key under memory pressure (`allkeys-*`).
 
-    Say nothing when Redis cannot be reached or hides its CONFIG command (some managed
-    services): the site answers 503 at run time, and a check must not fail `migrate`.
+    Only for Redis stores. Say nothing when Redis cannot be reached or hides its CONFIG command
+    (some managed services): the site answers 503 at run time, and a check must not fail
+    `migrate`.
     """
-    if DEFAULTS["STORE"] != tokens_settings.STORE:
+    if not is_redis_store(store_class()):
         return []
     # Imported here: django_redis and redis-py are needed by the Redis store only.
     from django_redis import get_redis_connection
@@ -74,7 +179,9 @@ def check_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     try:
         client = get_redis_connection(tokens_settings.CACHE_ALIAS)
         policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
-    except (redis_errors.RedisError, OSError, NotImplementedError, KeyError):
+    except (redis_errors.RedisError, OSError, NotImplementedError, KeyError, ValueError):
+        return []
+    except InvalidCacheBackendError:
         return []
     policy = policy.decode() if isinstance(policy, bytes) else str(policy)
     if not policy.startswith("allkeys-"):

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "STORE": "tokens.stores.redis.RedisStore",
     # django-redis cache alias whose connection the Redis store uses.
     "CACHE_ALIAS": "default",
+    # Django cache alias the login throttles count in (any backend every worker shares);
+    # None: CACHE_ALIAS.
+    "THROTTLE_CACHE_ALIAS": None,
     # Prefix of every Redis key the store writes.
     "KEY_PREFIX": "tokens",
     # Longest user agent recorded with a session; longer ones are cut.

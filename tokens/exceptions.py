@@ -90,6 +90,8 @@ class ServiceUnavailable(TokensAPIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The session store is unavailable. Try again shortly.")
     default_code = "store_unavailable"
+    # DRF's handler turns an exception's `wait` into `Retry-After`: a 503 says when to retry.
+    wait: float | None = 1
 
 
 class RefreshTokenError(TokensAPIException):

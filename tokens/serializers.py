@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -30,8 +31,25 @@ class TokenField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class UsernameField(serializers.CharField):
+    """A username as the login endpoints authenticate it.
+
+    DRF's CharField trims whitespace (Unicode spaces too) and turns a JSON number into a
+    string; then the user model's own `normalize_username()` (NFKC), as Django's login form
+    does. The login throttle counts by this same value (`tokens.throttling`).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 150)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        return str(get_user_model().normalize_username(value))
+
+
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = UsernameField()
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     use_cookie = serializers.BooleanField(
         default=False,
@@ -84,7 +102,7 @@ class OAuthTokenRequestSerializer(serializers.Serializer):
     """RFC 6749 token request (password and refresh_token grants)."""
 
     grant_type = serializers.CharField(max_length=64)
-    username = serializers.CharField(max_length=150, required=False)
+    username = UsernameField(required=False)
     password = serializers.CharField(max_length=4096, required=False, trim_whitespace=False)
     refresh_token = TokenField(required=False)
     client_id = serializers.CharField(max_length=255, required=False)

@@ -164,6 +164,11 @@ class SessionToken(Token):
 
     def verify(self) -> None:
         super().verify()
+        # RFC 7519 NumericDate is a JSON number; PyJWT also takes "123" (it calls int()).
+        for claim in ("exp", "iat", "nbf"):
+            value = self.payload.get(claim)
+            if claim in self.payload and (type(value) not in (int, float)):
+                raise TokenError(f"Token has a {claim} claim that is not a number")
         if not isinstance(self.payload.get(SESSION_ID_CLAIM), str):
             raise TokenError("Token has no session")
         if self.payload.get(jwt_api_settings().USER_ID_CLAIM) is None:
@@ -217,6 +222,12 @@ def decode(raw: str | bytes, token_class: type[SessionToken]) -> SessionToken:
         raise TokenExpired(str(exc)) from exc
     except TokenError as exc:
         raise TokenInvalid(str(exc)) from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        # PyJWT converts the time claims with int() and catches only some of what that raises
+        # (a list, infinity); simplejwt then makes a datetime of `exp` (a numeric string, or
+        # 10**30, cannot be one). A correctly signed token whose claims cannot be read is as
+        # invalid as a badly signed one, never a 500.
+        raise TokenInvalid(f"Token has an unreadable claim: {exc}") from exc
 
 
 def mint_access(user_id: Any, session_id: str) -> SessionAccessToken:

@@ -1,0 +1,130 @@
+"""System checks judge the store by its class and the throttles' cache by its backend."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from tests.conftest import PASSWORD
+from tokens.checks import check_eviction_policy, check_settings
+from tokens.stores.redis import RedisStore
+
+pytestmark = pytest.mark.django_db
+
+
+class SiteRedisStore(RedisStore):
+    """A site's own subclass of the Redis store: the Redis checks apply to it too."""
+
+
+class NotRedisStore:
+    """A store that is no Redis store: the Redis checks leave it alone."""
+
+
+def ids(messages):
+    return {m.id for m in messages}
+
+
+def with_tokens(settings, **values):
+    settings.TOKENS = {**settings.TOKENS, **values}
+
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+@pytest.mark.parametrize(
+    "store", ["tokens.stores.redis.RedisStore", "tests.test_checks.SiteRedisStore"]
+)
+def test_a_redis_store_or_subclass_needs_a_django_redis_cache_alias(settings, store):
+    settings.CACHES = {**settings.CACHES, "plain": LOCMEM}
+    with_tokens(settings, STORE=store, CACHE_ALIAS="plain", THROTTLE_CACHE_ALIAS="default")
+    assert "tokens.E004" in ids(check_settings())
+
+
+def test_a_store_that_is_not_redis_gets_no_redis_check(settings):
+    settings.CACHES = {**settings.CACHES, "plain": LOCMEM}
+    with_tokens(
+        settings,
+        STORE="tests.test_checks.NotRedisStore",
+        CACHE_ALIAS="plain",
+        THROTTLE_CACHE_ALIAS="default",
+    )
+    assert check_settings() == []
+
+
+def test_eviction_policy_is_checked_for_redis_stores_only(settings, redis_server):
+    redis_server.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with_tokens(settings, STORE="tests.test_checks.SiteRedisStore")
+        assert ids(check_eviction_policy()) == {"tokens.W001"}
+        with_tokens(settings, STORE="tests.test_checks.NotRedisStore")
+        assert check_eviction_policy() == []
+    finally:
+        redis_server.config_set("maxmemory-policy", "noeviction")
+
+
+@pytest.mark.parametrize("store", ["tokens.stores.nowhere.Store", "tokens.conf.DEFAULTS"])
+def test_a_store_that_cannot_be_imported_is_an_error(settings, store):
+    with_tokens(settings, STORE=store)
+    messages = check_settings()
+    assert "tokens.E005" in ids(messages)
+    assert all(m.hint for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("cache", "expected"),
+    [
+        (None, "tokens.E006"),
+        ({"BACKEND": "django.core.cache.backends.dummy.DummyCache"}, "tokens.E007"),
+        (LOCMEM, "tokens.W002"),
+    ],
+)
+def test_the_throttles_need_a_cache_every_worker_shares(settings, cache, expected):
+    if cache is not None:
+        settings.CACHES = {**settings.CACHES, "throttles": cache}
+    with_tokens(settings, THROTTLE_CACHE_ALIAS="throttles")
+    assert ids(check_settings()) == {expected}
+
+
+def test_a_database_cache_for_the_throttles_passes(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttles": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"},
+    }
+    with_tokens(settings, THROTTLE_CACHE_ALIAS="throttles")
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("debug", "refresh_secure", "csrf_secure", "warned"),
+    [
+        (False, None, False, True),
+        (False, None, True, False),
+        (True, True, False, True),
+        (True, None, False, False),  # DEBUG over plain HTTP: neither cookie is Secure
+        (False, False, False, False),
+    ],
+)
+def test_csrf_cookie_must_be_secure_when_the_refresh_cookie_is(
+    settings, debug, refresh_secure, csrf_secure, warned
+):
+    settings.DEBUG = debug
+    settings.CSRF_COOKIE_SECURE = csrf_secure
+    with_tokens(settings, REFRESH_COOKIE_SECURE=refresh_secure)
+    assert ("tokens.W003" in ids(check_settings())) is warned
+
+
+def test_the_demo_sets_both_cookies_secure(api, user, settings):
+    response = api.post(
+        "/api/auth/login",
+        {"username": "alice", "password": PASSWORD, "use_cookie": True},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.cookies["refresh_token"]["secure"] is True
+    assert response.cookies["csrftoken"]["secure"] is True
+    assert "tokens.W003" not in ids(check_settings())
+
+
+def test_check_command_reports_a_store_by_class(settings):
+    with_tokens(settings, STORE="tokens.stores.nowhere.Store")
+    with pytest.raises(SystemCheckError, match=r"tokens\.E005"):
+        call_command("check")
