@@ -32,6 +32,9 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # First: its `changepassword` command (a store outage is an error message, not a traceback)
+    # replaces django.contrib.auth's.
+    "tokens",
     # django.contrib.admin, whose login draws on the login throttles' budgets.
     "accounts.apps.AdminConfig",
     "django.contrib.auth",
@@ -43,7 +46,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
-    "tokens",
 ]
 
 MIDDLEWARE = [

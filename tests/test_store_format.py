@@ -4,6 +4,7 @@ and how a refresh talks to Redis (the script and the user check overlap)."""
 import json
 import time
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -209,3 +210,57 @@ def test_a_rotation_whose_reply_is_lost_runs_again_only_inside_a_grace_window(
             rotate()
         assert store.is_live(str(user.pk), session.session_id, time.time())
     assert lost
+
+
+@pytest.mark.parametrize(
+    ("num_proxies", "recorded"), [(1, "198.51.100.9"), (0, "10.0.0.2"), (None, "10.0.0.2")]
+)
+def test_the_recorded_address_follows_the_same_proxy_trust_as_the_throttles(
+    api, user, settings, num_proxies, recorded
+):
+    # REST_FRAMEWORK["NUM_PROXIES"]: 1 trusts one proxy's X-Forwarded-For entry, 0 none.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    extra = {"REMOTE_ADDR": "10.0.0.2"}
+    if num_proxies is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = "203.0.113.66, 198.51.100.9"
+    body = login(api, **extra)
+    [session] = sessions_of(api, body)
+    assert session["ip"] == recorded
+
+
+@pytest.mark.parametrize("ip", ["203.0.113.7", "2001:db8::1", ""])
+def test_a_record_from_before_the_replay_count_is_an_ended_session(api, user, redis_server, ip):
+    # Version 0.2's record had 8 fields, its 7th the address: never read as this format.
+    body = login(api)
+    key = get_store().user_key(str(user.pk))
+    session_id = current_id(api, body)
+    now = int(time.time() * 1000)
+    old = f"{'a' * 22}||0|{now:x}|{now // 1000 + 3600:x}|{now:x}|{ip}|agent"
+    redis_server.hset(key, session_id, old)
+    assert get_store().get(str(user.pk), session_id) is None
+    assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 401
+    refreshed = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert (refreshed.status_code, refreshed.json()["code"]) == (403, "session_revoked")
+
+
+def test_a_script_redis_runs_after_the_callers_deadline_applies_nothing(
+    api, user, monkeypatch, caplog
+):
+    # What a stall looks like to the script (tests/test_fail_safe.py stalls a real Redis): the
+    # deadline it carries has passed by Redis' clock. Here the site's clock is 10 s behind
+    # Redis', which is also what a badly drifted clock looks like: loud and safe.
+    import tokens.stores.redis as redis_store
+
+    body = refresh(api, login(api))
+    store = get_store()
+    [session] = store.sessions(str(user.pk), time.time())
+    behind = time.time() - 10
+    monkeypatch.setattr(redis_store, "time", SimpleNamespace(time=lambda: behind))
+    with pytest.raises(StoreUnavailable), caplog.at_level("ERROR", logger="tokens.store"):
+        rotate_directly(store, session, grace=10, alongside=lambda: None)
+    assert "clock" in caplog.text
+    monkeypatch.undo()
+    assert store.get(str(user.pk), session.session_id) == session
+    assert refresh(api, body)["refresh_token"]
