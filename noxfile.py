@@ -81,8 +81,8 @@ MATRIX_TESTS = [
     "tests/test_simplejwt_settings.py",
 ]
 
-# Test dependencies the matrix does not need: the browser driver and the fuzzer.
-NOT_NEEDED = ("playwright", "schemathesis")
+# Test dependencies the matrix does not need: the browser driver, the fuzzer, the packaging tools.
+NOT_NEEDED = ("playwright", "schemathesis", "build", "twine")
 
 
 def _requirements() -> list[str]:
