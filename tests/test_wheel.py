@@ -13,6 +13,7 @@ function that takes `site` (a `WheelSite`) and logs in with `site.login()`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -115,6 +116,22 @@ def test_wheel_metadata_states_the_supported_versions(dist: Path) -> None:
         assert f"Classifier: {classifier}" in text
     assert "Requires-Dist: Django<6.2,>=5.2" in text
     assert "Requires-Python: >=3.11" in text
+
+
+def test_readme_install_snippet_runs_as_pasted_with_its_imports() -> None:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- install-settings -->\n```python\n(.*?)```", readme, re.S)
+    assert match, "README.md lost its install-settings block"
+    # What a site's settings.py and urls.py already have before the lines are pasted.
+    namespace: dict[str, Any] = {"INSTALLED_APPS": ["django.contrib.auth"], "urlpatterns": []}
+    exec(compile(match.group(1), "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["INSTALLED_APPS"][-1] == "tokens"
+    assert namespace["urlpatterns"][0].pattern.describe() == "'api/'"
+    site = (SITE_SOURCE / "settings.py").read_text()
+    # The throwaway site is configured by the same lines.
+    for name in ("INSTALLED_APPS +=", "REST_FRAMEWORK", "SIMPLE_JWT", "TOKENS", "CACHES"):
+        assert name in site
+    assert namespace["REST_FRAMEWORK"]["EXCEPTION_HANDLER"] in site
 
 
 @dataclass
