@@ -41,8 +41,11 @@ def interpreter(version: str) -> str:
     """
     name = f"python{version}"
     found = shutil.which(name)
-    if found and subprocess.run([found, "-V"], capture_output=True, check=False).returncode == 0:
-        return found
+    # A pyenv shim is on PATH even for a version it refuses to run: try it.
+    if found is not None:
+        probe = subprocess.run([found, "-V"], capture_output=True, check=False)  # noqa: S603
+        if probe.returncode == 0:
+            return found
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     installs = sorted(
         glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", name)),
@@ -99,9 +102,7 @@ def _requirements() -> list[str]:
 def tests(session: nox.Session, django: str) -> None:
     """Run the app's API and store tests on one Python and the newest Django of one series."""
     session.install(".", f"Django~={django}.0", *_requirements())
-    version = session.run(
-        "python", "-c", "import django; print(django.__version__)", silent=True
-    )
+    version = session.run("python", "-c", "import django; print(django.__version__)", silent=True)
     session.log(f"Django {str(version).strip()}")
     # Arguments after `--` replace the test list: `nox -s ... -- tests/test_rotation.py -x`.
     session.run("python", "-m", "pytest", "-q", *(session.posargs or MATRIX_TESTS))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
+from django.http import HttpRequest
 from django.urls import path, re_path
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import views
@@ -28,10 +27,10 @@ class UnknownEndpointView(APIView):
     # Not an endpoint: kept out of the OpenAPI schema.
     schema = None
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> NoReturn:
         raise exceptions.NotFound()
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> NoReturn:
         raise exceptions.NotFound()
 
 
