@@ -1,10 +1,10 @@
 """The support matrix: the app's API and store tests on each supported Django and Python.
 
-`make matrix` runs every session; `make matrix NOX_ARGS='-s "tests(3.13-django6.1)"'` runs one. Each session
-installs from the package registries into its own virtualenv: the app (from this checkout),
-the newest release of one Django series, and the test dependencies named in pyproject.toml.
-The tests are the ones that need no browser and no Node (MATRIX_TESTS); the whole suite,
-Chromium included, runs on the development Django in `make test`.
+`make matrix` runs every session; `make matrix NOX_ARGS='-s "tests(3.13-django6.1)"'` runs
+one. Each session installs from the package registries into its own virtualenv: the app (from
+this checkout), the newest release of one Django series, and the test dependencies named in
+pyproject.toml. The tests are the ones that need no browser and no Node (MATRIX_TESTS); the
+whole suite, Chromium included, runs on the development Django in `make test`.
 """
 
 from __future__ import annotations
