@@ -303,6 +303,9 @@ def test_errors_under_the_mount_are_json_and_translated_by_the_shipped_catalogs(
         missing = client.get("/auth/v1/auth/nothing-here")
         assert missing.status_code == 404
         assert missing.json()["code"] == "not_found"
+        wrong_method = client.get("/auth/v1/auth/login")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["code"] == "method_not_allowed"
         german = client.post(
             "/auth/v1/auth/login",
             json={"username": EMAIL, "password": "wrong"},
