@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-password-123
 
-.PHONY: run test lint typecheck pytest install redis bench soak fuzz clean chromium
+.PHONY: run test lint typecheck pytest install redis bench soak fuzz clean chromium matrix
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -103,3 +103,11 @@ soak: install
 FUZZ_EXAMPLES ?= 500
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py --timeout 0
+
+# The support matrix: the app's API and store tests on Django 5.2, 6.0 and 6.1 under Python
+# 3.11, 3.12 and 3.13 (Django 6 needs 3.12+), one nox session each, installed from PyPI
+# (noxfile.py). Needs those Pythons on PATH or under pyenv. NOX_ARGS="-s ..." runs a subset.
+NOX_ARGS ?=
+matrix: install
+	$(BIN)/pip install -q --group matrix
+	$(BIN)/nox $(NOX_ARGS)

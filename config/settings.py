@@ -53,6 +53,8 @@ MIDDLEWARE = [
     # Serves /static/ (the JS client, the demo page's files) under gunicorn, DEBUG or not.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Error details in the client's language (Accept-Language); codes never change.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

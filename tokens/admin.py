@@ -118,13 +118,20 @@ class UserSessionsAdminMixin(_ModelAdmin):
 
     sessions_fieldset_name = gettext_lazy("Live sessions")
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        """Return the site's actions plus `end_all_sessions` for staff who may change users."""
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """Return the site's actions plus `end_all_sessions` for staff who may change users.
+
+        Django 6.1 asks per `action_location` (the changelist or the change form) and warns
+        about an override without that parameter; 5.2 and 6.0 pass none.
+        """
+        where: dict[str, Any] = (
+            {} if action_location is None else {"action_location": action_location}
+        )
+        actions = super().get_actions(request, **where)
         # Actions switched off (actions = None) or a popup: add nothing either.
         off = self.actions is None or IS_POPUP_VAR in request.GET
         if not off and self.has_change_permission(request):
-            action = self.get_action(end_all_sessions)
+            action = self.get_action(end_all_sessions, **where)
             if action is not None:
                 actions.setdefault("end_all_sessions", action)
         return actions

@@ -11,6 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.utils.functional import SimpleLazyObject, empty
+from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
@@ -59,12 +60,43 @@ class SessionJWTAuthentication(JWTAuthentication):
         load = partial(_load_user, claim)
         return LazyUser(load, _known_attributes(model, api.USER_ID_FIELD, claim))
 
+    def get_header(self, request: Request) -> bytes | None:  # type: ignore[override]
+        """Return the header `SIMPLE_JWT["AUTH_HEADER_NAME"]` names, read live, as bytes."""
+        header = request.META.get(jwt_api_settings().AUTH_HEADER_NAME)
+        if isinstance(header, str):
+            header = header.encode(HTTP_HEADER_ENCODING)
+        return header
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        """Return the token of `<type> <token>` when `<type>` is one of `AUTH_HEADER_TYPES`.
+
+        simplejwt freezes the accepted types when its module is imported; they are read live
+        here, so a settings override (or a site that imports simplejwt early) is honoured.
+        Another scheme (for example `Basic`) is not ours: None, as simplejwt answers.
+        """
+        parts = header.split()
+        if not parts or parts[0] not in {t.encode(HTTP_HEADER_ENCODING) for t in header_types()}:
+            return None
+        if len(parts) != 2:
+            # `authenticate` answers it as 401 access_token_invalid.
+            raise AuthenticationFailed()
+        return parts[1]
+
     def authenticate_header(self, request: Request) -> str:
-        """Return the `WWW-Authenticate` value; RFC 6750 adds `error` when a token was sent."""
-        value = 'Bearer realm="api"'
-        if request.META.get("HTTP_AUTHORIZATION"):
+        """Return the `WWW-Authenticate` value; RFC 6750 adds `error` when a token was sent.
+
+        The scheme is the first of `SIMPLE_JWT["AUTH_HEADER_TYPES"]` (`Bearer` by default).
+        """
+        value = f'{header_types()[0]} realm="api"'
+        if request.META.get(jwt_api_settings().AUTH_HEADER_NAME):
             value += ', error="invalid_token"'
         return value
+
+
+def header_types() -> tuple[str, ...]:
+    """Return `SIMPLE_JWT["AUTH_HEADER_TYPES"]` as a tuple (simplejwt also takes one string)."""
+    types = jwt_api_settings().AUTH_HEADER_TYPES
+    return tuple(types) if isinstance(types, list | tuple) else (str(types),)
 
 
 class LazyUser(SimpleLazyObject):

@@ -197,3 +197,67 @@ def check_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             id="tokens.W001",
         )
     ]
+
+
+# --- simplejwt settings the app does not honour (tokens.W010-W013) -------------------------
+# Kept apart from the TOKENS checks above. Each warns only about a key the site itself sets in
+# SIMPLE_JWT to a value the app ignores; docs/settings.md lists every SIMPLE_JWT key it reads.
+
+_IGNORED_SIMPLE_JWT: list[tuple[str, str, str]] = [
+    (
+        "CHECK_USER_IS_ACTIVE",
+        "tokens.W010",
+        "An inactive user's sessions end when the user is deactivated, and their tokens are "
+        "refused, whatever CHECK_USER_IS_ACTIVE says (the app fails safe).",
+    ),
+    (
+        "AUTH_TOKEN_CLASSES",
+        "tokens.W011",
+        "Only the app's own access tokens (tokens.tokens.SessionAccessToken, which carry a "
+        "session id) authenticate; AUTH_TOKEN_CLASSES is not read.",
+    ),
+    (
+        "TOKEN_USER_CLASS",
+        "tokens.W012",
+        "SessionJWTAuthentication gives views the site's user model (loaded lazily), never a "
+        "stateless TokenUser; TOKEN_USER_CLASS is not read.",
+    ),
+    (
+        "UPDATE_LAST_LOGIN",
+        "tokens.W013",
+        "Every login sends Django's user_logged_in, on which django.contrib.auth updates "
+        "last_login, as django.contrib.auth.login() does; UPDATE_LAST_LOGIN=False cannot stop it.",
+    ),
+]
+
+
+@register(Tags.compatibility)
+def check_simplejwt_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn about each SIMPLE_JWT key the site sets to a value the app does not honour."""
+    # Imported here: simplejwt's settings module reads Django's settings when imported.
+    from rest_framework_simplejwt.settings import DEFAULTS as SIMPLE_JWT_DEFAULTS
+
+    site = getattr(settings, "SIMPLE_JWT", None) or {}
+    messages: list[CheckMessage] = []
+    for name, check_id, what_happens in _IGNORED_SIMPLE_JWT:
+        if name not in site:
+            continue
+        value = site[name]
+        if name in ("CHECK_USER_IS_ACTIVE", "UPDATE_LAST_LOGIN"):
+            # The app behaves as if both were True.
+            ignored = not value
+        else:
+            ignored = _as_tuple(value) != _as_tuple(SIMPLE_JWT_DEFAULTS[name])
+        if ignored:
+            messages.append(
+                Warning(
+                    f"SIMPLE_JWT[{name!r}] = {value!r} is not honoured by the tokens app.",
+                    hint=f"{what_happens} Remove the key (docs/settings.md).",
+                    id=check_id,
+                )
+            )
+    return messages
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)

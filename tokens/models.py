@@ -6,6 +6,7 @@ its content type and its view permission; no code may query it.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class LiveSession(models.Model):
@@ -16,8 +17,8 @@ class LiveSession(models.Model):
         # Ending a session is governed by the change permission on users (see tokens.admin);
         # the only permission of its own is seeing the page.
         default_permissions = ("view",)
-        verbose_name = "live session"
-        verbose_name_plural = "live sessions"
+        verbose_name = _("live session")
+        verbose_name_plural = _("live sessions")
 
     def __str__(self) -> str:
         return "live session"

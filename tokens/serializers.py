@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -53,13 +54,13 @@ class LoginSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     use_cookie = serializers.BooleanField(
         default=False,
-        help_text="Set the refresh token as an HttpOnly cookie instead of returning it.",
+        help_text=_("Set the refresh token as an HttpOnly cookie instead of returning it."),
     )
 
 
 class RefreshSerializer(serializers.Serializer):
     refresh_token = TokenField(
-        required=False, help_text="Leave out to use the refresh-token cookie (CSRF required)."
+        required=False, help_text=_("Leave out to use the refresh-token cookie (CSRF required).")
     )
 
 
@@ -114,12 +115,12 @@ class TokenPairSerializer(serializers.Serializer):
 
     token_type = serializers.CharField(default="Bearer")
     access_token = serializers.CharField()
-    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    expires_in = serializers.IntegerField(help_text=_("Seconds until the access token expires."))
     refresh_token = serializers.CharField(
-        required=False, help_text="Left out when the refresh token is set as a cookie."
+        required=False, help_text=_("Left out when the refresh token is set as a cookie.")
     )
     refresh_expires_in = serializers.IntegerField(
-        help_text="Seconds until the refresh token expires."
+        help_text=_("Seconds until the refresh token expires.")
     )
 
 
@@ -160,7 +161,7 @@ _TOOLS = re.compile(r"^(python-httpx|python-requests|curl|Wget|okhttp|axios|node
 def device_label(user_agent: str) -> str:
     """Return a short label for a user agent, such as "Firefox on Linux" or "curl"."""
     if not user_agent:
-        return "Unknown device"
+        return str(_("Unknown device"))
     tool = _TOOLS.match(user_agent)
     if tool:
         return tool.group(1)

@@ -1,10 +1,38 @@
 """URLs of the tokens app; include them under `api/`: `path("api/", include("tokens.urls"))`."""
 
-from django.urls import path
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.http import HttpRequest
+from django.urls import path, re_path
+from rest_framework import exceptions
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
 
 from . import views
 
 app_name = "tokens"
+
+
+class UnknownEndpointView(APIView):
+    """Answer any method on an unknown path under the app's `auth/` prefix with a JSON 404.
+
+    The site's own 404 page is HTML on most sites; under the app's mount point a client gets
+    the `{"code": "not_found", "detail": ...}` body every other error of the app has.
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    # Not an endpoint: kept out of the OpenAPI schema.
+    schema = None
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> NoReturn:
+        raise exceptions.NotFound()
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> NoReturn:
+        raise exceptions.NotFound()
+
 
 urlpatterns = [
     path("auth/login", views.LoginView.as_view(), name="login"),
@@ -15,4 +43,7 @@ urlpatterns = [
     path("auth/logout-all", views.LogoutAllView.as_view(), name="logout-all"),
     path("auth/sessions", views.SessionListView.as_view(), name="sessions"),
     path("auth/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
+    # Last: only paths under the app's own `auth/` prefix, so that a site mounting the app at
+    # `api/` keeps its other `api/...` URLs.
+    re_path(r"^auth/", UnknownEndpointView.as_view(), name="unknown"),
 ]

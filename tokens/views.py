@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import FormParser
@@ -182,7 +184,7 @@ class RefreshView(PublicView):
         if raw is None:
             raw = refresh_token_from_cookie(request)
             if raw is None:
-                raise RefreshTokenError("No refresh token in the body or the cookie.")
+                raise RefreshTokenError(_("No refresh token in the body or the cookie."))
         try:
             pair = services.rotate(raw, request=request._request)
         except TokensError as exc:
@@ -221,7 +223,9 @@ class OAuthTokenView(PublicView):
         grant = fields["grant_type"]
         if grant == "password":
             if not fields.get("username") or "password" not in fields:
-                raise InvalidRequest("username and password are required.", error="invalid_request")
+                raise InvalidRequest(
+                    _("username and password are required."), error="invalid_request"
+                )
             started = time.time()  # before the password check: see services.login()
             try:
                 user = check_credentials(request, fields["username"], fields["password"])
@@ -232,7 +236,7 @@ class OAuthTokenView(PublicView):
             )
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
-                raise InvalidRequest("refresh_token is required.", error="invalid_request")
+                raise InvalidRequest(_("refresh_token is required."), error="invalid_request")
             try:
                 pair = services.rotate(fields["refresh_token"], request=request._request)
             except StoreUnavailable as exc:
@@ -242,7 +246,7 @@ class OAuthTokenView(PublicView):
                 raise InvalidRequest(detail, code, error="invalid_grant") from exc
             return token_response(pair)
         raise InvalidRequest(
-            f"Unsupported grant_type {grant!r}.",
+            _("Unsupported grant_type %(grant_type)s.") % {"grant_type": repr(grant)},
             "unsupported_grant_type",
             error="unsupported_grant_type",
         )
@@ -282,7 +286,7 @@ class RevokeView(PublicView):
             hint=data.validated_data.get("token_type_hint"),
             request=request._request,
         )
-        return Response({"detail": "Token revoked."}, headers=NO_STORE)
+        return Response({"detail": _("Token revoked.")}, headers=NO_STORE)
 
 
 class LogoutView(APIView):
@@ -322,7 +326,7 @@ class LogoutView(APIView):
             if not request.user or not request.user.is_authenticated:
                 raise exceptions.NotAuthenticated()
             services.logout(request.auth, request=request._request, user=request.user)  # type: ignore[arg-type]
-        response = Response({"detail": "Logged out."}, headers=NO_STORE)
+        response = Response({"detail": _("Logged out.")}, headers=NO_STORE)
         delete_refresh_cookie(request, response)
         return response
 
@@ -378,7 +382,14 @@ class LogoutAllView(APIView):
     def post(self, request: Request) -> Response:
         ended = services.logout_everywhere(request.user, request=request._request)
         response = Response(
-            {"detail": f"Ended {len(ended)} session(s).", "ended": len(ended)}, headers=NO_STORE
+            {
+                "detail": ngettext(
+                    "Ended %(count)d session.", "Ended %(count)d sessions.", len(ended)
+                )
+                % {"count": len(ended)},
+                "ended": len(ended),
+            },
+            headers=NO_STORE,
         )
         delete_refresh_cookie(request, response)
         return response

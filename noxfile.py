@@ -1,0 +1,108 @@
+"""The support matrix: the app's API and store tests on each supported Django and Python.
+
+`make matrix` runs every session; `make matrix NOX_ARGS='-s "tests(3.13-django6.1)"'` runs
+one. Each session installs from the package registries into its own virtualenv: the app (from
+this checkout), the newest release of one Django series, and the test dependencies named in
+pyproject.toml. The tests are the ones that need no browser and no Node (MATRIX_TESTS); the
+whole suite, Chromium included, runs on the development Django in `make test`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+# Never fetch an interpreter: use the machine's (pyenv's shims and versions count).
+nox.options.download_python = "never"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+# Django series -> the Pythons it supports, as Django's own release notes state them
+# (Django 6.0 and 6.1 need Python 3.12 or later).
+DJANGO_PYTHONS = {
+    "5.2": ["3.11", "3.12", "3.13"],
+    "6.0": ["3.12", "3.13"],
+    "6.1": ["3.12", "3.13"],
+}
+
+
+def interpreter(version: str) -> str:
+    """Return the machine's Python `version`: on PATH, or the newest pyenv install of it.
+
+    pyenv's shims on PATH answer only for the active versions, so its install directory is
+    searched directly; a version found nowhere stays a bare name, and nox reports it missing.
+    """
+    name = f"python{version}"
+    found = shutil.which(name)
+    # A pyenv shim is on PATH even for a version it refuses to run: try it.
+    if found is not None:
+        probe = subprocess.run([found, "-V"], capture_output=True, check=False)  # noqa: S603
+        if probe.returncode == 0:
+            return found
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    installs = sorted(
+        glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", name)),
+        key=lambda path: [int(part) for part in path.split(os.sep)[-3].split(".")[:3]],
+    )
+    return installs[-1] if installs else name
+
+
+MATRIX = [(python, django) for django, pythons in DJANGO_PYTHONS.items() for python in pythons]
+
+# The app's API and store tests: HTTP contract, rotation and grace, sessions, OAuth endpoints,
+# cookie transport, security, store format and checks, throttles, signals, admin, commands,
+# errors, translations and simplejwt settings. Left out: Chromium and Node (test_browser,
+# test_js_client), the Python client's process tests (test_client), Redis fault injection
+# (test_redis_faults), and the long runs (soak, bench, fuzz, the README walk-through, the wheel).
+MATRIX_TESTS = [
+    "tests/test_auth_flow.py",
+    "tests/test_rotation.py",
+    "tests/test_sessions_api.py",
+    "tests/test_oauth_endpoints.py",
+    "tests/test_cookie_transport.py",
+    "tests/test_security.py",
+    "tests/test_forged_tokens.py",
+    "tests/test_fast_paths.py",
+    "tests/test_store_format.py",
+    "tests/test_checks_and_store.py",
+    "tests/test_max_sessions.py",
+    "tests/test_password_and_deactivation.py",
+    "tests/test_throttling.py",
+    "tests/test_signals.py",
+    "tests/test_admin.py",
+    "tests/test_commands.py",
+    "tests/test_accounts.py",
+    "tests/test_errors.py",
+    "tests/test_i18n.py",
+    "tests/test_simplejwt_settings.py",
+]
+
+# Test dependencies the matrix does not need: the browser driver, the fuzzer, the packaging tools.
+NOT_NEEDED = ("playwright", "schemathesis", "build", "twine")
+
+
+def _requirements() -> list[str]:
+    groups = nox.project.dependency_groups(PYPROJECT, "site", "test")
+    return [req for req in groups if not req.lower().startswith(NOT_NEEDED)]
+
+
+@nox.session
+@nox.parametrize(
+    ("python", "django"),
+    [(interpreter(python), django) for python, django in MATRIX],
+    ids=[f"{python}-django{django}" for python, django in MATRIX],
+)
+def tests(session: nox.Session, django: str) -> None:
+    """Run the app's API and store tests on one Python and the newest Django of one series."""
+    session.install(".", f"Django~={django}.0", *_requirements())
+    version = session.run("python", "-c", "import django; print(django.__version__)", silent=True)
+    session.log(f"Django {str(version).strip()}")
+    # Arguments after `--` replace the test list: `nox -s ... -- tests/test_rotation.py -x`.
+    session.run("python", "-m", "pytest", "-q", *(session.posargs or MATRIX_TESTS))

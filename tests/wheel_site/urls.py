@@ -1,0 +1,19 @@
+"""The app at `auth/v1/`, and one view of the site's own that needs the logged-in user."""
+
+from django.urls import include, path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class MeView(APIView):
+    """Return the caller's primary key and email (a UUID user, loaded by the app)."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"id": str(request.user.pk), "email": request.user.email})
+
+
+urlpatterns = [
+    path("auth/v1/", include("tokens.urls")),
+    path("me", MeView.as_view()),
+]
