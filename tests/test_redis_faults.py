@@ -103,6 +103,7 @@ def works(site, pair: dict) -> dict:
     return fresh
 
 
+@pytest.mark.live
 def test_redis_stopped_answers_503_fast_and_the_site_recovers_by_itself(site, own_redis):
     own_redis.start()
     pair = log_in(site)
@@ -117,6 +118,7 @@ def test_redis_stopped_answers_503_fast_and_the_site_recovers_by_itself(site, ow
     works(site, log_in(site))
 
 
+@pytest.mark.live
 def test_redis_frozen_answers_503_within_the_deadline_and_recovers(site, own_redis):
     own_redis.start()
     pair = log_in(site)
@@ -128,6 +130,7 @@ def test_redis_frozen_answers_503_within_the_deadline_and_recovers(site, own_red
     works(site, pair)
 
 
+@pytest.mark.live
 def test_a_refresh_answered_503_by_a_stalled_redis_costs_the_client_nothing(
     site, own_redis, gunicorn_servers
 ):
@@ -158,6 +161,7 @@ def test_a_refresh_answered_503_by_a_stalled_redis_costs_the_client_nothing(
     works(server, pair)
 
 
+@pytest.mark.live
 def test_sessions_survive_a_crash_of_redis_with_aof(site, own_redis):
     own_redis.start(aof=True)
     kept = log_in(site)

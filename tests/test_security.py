@@ -372,6 +372,7 @@ def test_garbage_bearer_headers_are_a_401_or_ignored(api, pair, header):
     assert response.status_code == 401, body
 
 
+@pytest.mark.live
 def test_hostile_requests_to_gunicorn_get_4xx_with_bounded_memory(gunicorn_servers, live_user):
     # One worker, so the warm-up below surely warms the worker that is then measured.
     server = gunicorn_servers(workers=1)
