@@ -135,6 +135,18 @@ def test_payload_edited_under_the_old_signature_is_refused(api, pair, claim, val
     assert use_access(api, pair["access_token"]).status_code == 200
 
 
+def test_validly_signed_token_without_a_session_id_is_refused(api, pair):
+    for name, refuse in (("access_token", refused_access), ("refresh_token", refused_refresh)):
+        payload = claims(pair[name])
+        del payload["sid"]
+        refuse(api, sign(payload))
+
+
+def test_a_token_minted_under_a_lifetime_already_over_expires_by_its_own_exp(api, user, settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(seconds=-1)}
+    refused_access(api, login(api)["access_token"], "access_token_expired")
+
+
 def test_valid_token_naming_another_users_session_is_refused(api, pair, make_user):
     make_user("bob")
     bob = login(api, "bob")
