@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from pytest_redis import factories
 from rest_framework.test import APIClient
 
@@ -35,10 +36,10 @@ def api() -> APIClient:
 
 
 @pytest.fixture
-def make_user(django_user_model: Any) -> Callable[..., Any]:
+def make_user(django_user_model: type[AbstractUser]) -> Callable[..., AbstractBaseUser]:
     """Return a function that creates a user with the test password."""
 
-    def make(username: str = "alice", **fields: Any) -> Any:
+    def make(username: str = "alice", **fields: Any) -> AbstractBaseUser:
         fields.setdefault("email", f"{username}@example.com")
         return django_user_model.objects.create_user(username=username, password=PASSWORD, **fields)
 
@@ -46,7 +47,7 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def user(db: None, make_user: Callable[..., Any]) -> Any:
+def user(db: None, make_user: Callable[..., AbstractBaseUser]) -> AbstractBaseUser:
     """Return a user named alice whose password is `PASSWORD`."""
     return make_user()
 
@@ -62,7 +63,7 @@ def login(
     return response.json()
 
 
-def bearer(access_token: str) -> dict[str, str]:
+def bearer(access_token: str) -> dict[str, Any]:
     """Return test-client keyword arguments that send a bearer token."""
     return {"HTTP_AUTHORIZATION": f"Bearer {access_token}"}
 

@@ -33,7 +33,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tests run no collectstatic: WhiteNoise serves the apps' files through the finders, and an
 # empty STATIC_ROOT would only make it warn (warnings are errors here).
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # the site's is a Path; Django takes None
 
 
 def _seconds(name: str) -> float | None:

@@ -40,7 +40,7 @@ def claims(token: str) -> dict:
 
 
 def sign(payload: dict, key: str | None = None, alg: str = "HS256") -> str:
-    return jwt.encode(payload, key or django_settings.SIMPLE_JWT["SIGNING_KEY"], alg)
+    return jwt.encode(payload, key or str(django_settings.SIMPLE_JWT["SIGNING_KEY"]), alg)
 
 
 def edited(token: str, **changes) -> str:
