@@ -120,17 +120,16 @@ def gunicorn_server(
     return gunicorn_servers()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
     """Refuse to run a test that starts gunicorn unless it is marked `live`.
 
-    `make test-fast` leaves out `-m live`; a test that starts a server without saying so would
-    slip into it. The mark stays written on the test (where a reader sees it) and this check,
-    at collection, before `-m` deselects anything, keeps it honest.
+    `make test-fast` deselects `live`; a test that starts a server without saying so would slip
+    into it. The mark stays written on the test, where a reader sees it, and this check keeps
+    it honest: it looks at what is about to run, after `-m` and `-k` have deselected.
     """
     unmarked = {
         item.nodeid: None
-        for item in items
+        for item in session.items
         if "gunicorn_servers" in getattr(item, "fixturenames", ())
         and item.get_closest_marker("live") is None
     }
