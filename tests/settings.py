@@ -6,18 +6,12 @@ Variables named TEST_* let a test start a server with short lifetimes or other T
 """
 
 import os
-import socket
 import tempfile
 from datetime import timedelta
 
+from tests.harness import free_port
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(_free_port())))
+TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(free_port())))
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/0"
 TEST_DB_PATH = os.environ.setdefault(
     "TOKENS_TEST_DB", os.path.join(tempfile.mkdtemp(prefix="tokens-test-"), "db.sqlite3")
@@ -39,7 +33,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tests run no collectstatic: WhiteNoise serves the apps' files through the finders, and an
 # empty STATIC_ROOT would only make it warn (warnings are errors here).
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # the site's is a Path; Django takes None
 
 
 def _seconds(name: str) -> float | None:

@@ -5,6 +5,7 @@ import json
 import time
 from functools import partial
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 import redis
@@ -12,6 +13,7 @@ import redis
 from tests.conftest import bearer, current_id, login, sessions_of
 from tokens.exceptions import StoreUnavailable
 from tokens.stores import get_store
+from tokens.stores.redis import RedisStore
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +58,7 @@ def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server
             )
             assert response.status_code == 200, response.content
             body = response.json()
-        key = get_store().user_key(str(user.pk))
+        key = cast(RedisStore, get_store()).user_key(str(user.pk))
         assert redis_server.object("encoding", key) == b"listpack"
         assert max(len(v) for v in redis_server.hvals(key)) <= 128
     finally:
@@ -96,7 +98,7 @@ def test_a_record_in_an_older_format_is_an_ended_session_not_an_error(
 ):
     body = login(api)
     other = login(api)
-    key = get_store().user_key(str(user.pk))
+    key = cast(RedisStore, get_store()).user_key(str(user.pk))
     now = time.time()
     # What version 0.1 stored: a JSON array.
     old = json.dumps(["0" * 32, int(now), "", 0, now, now, int(now) + 3600, "", agent])
@@ -190,7 +192,7 @@ def test_a_rotation_whose_reply_is_lost_runs_again_only_inside_a_grace_window(
     store = get_store()
     [session] = store.sessions(str(user.pk), time.time())
     real = redis.connection.Connection.read_response
-    lost = []
+    lost: list[object] = []
 
     def read_response(self, *args, **kwargs):
         reply = real(self, *args, **kwargs)
@@ -232,7 +234,7 @@ def test_the_recorded_address_follows_the_same_proxy_trust_as_the_throttles(
 def test_a_record_from_before_the_replay_count_is_an_ended_session(api, user, redis_server, ip):
     # Version 0.2's record had 8 fields, its 7th the address: never read as this format.
     body = login(api)
-    key = get_store().user_key(str(user.pk))
+    key = cast(RedisStore, get_store()).user_key(str(user.pk))
     session_id = current_id(api, body)
     now = int(time.time() * 1000)
     old = f"{'a' * 22}||0|{now:x}|{now // 1000 + 3600:x}|{now:x}|{ip}|agent"
