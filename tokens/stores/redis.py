@@ -222,7 +222,7 @@ class RedisClock:
         skew = redis_ms - (wall_sent + wall_received) * 500
         if abs(skew) > CLOCK_WARNING_MS:
             logger.warning(
-                "Redis' clock is %.3f s %s this server's: the session scripts' deadlines "
+                "Redis' clock is %.1f s %s this server's: the session scripts' deadlines "
                 "follow Redis' clock, but check that both keep time (NTP).",
                 abs(skew) / 1000,
                 "ahead of" if skew > 0 else "behind",
@@ -245,7 +245,7 @@ class RedisClock:
             self._offsets[key] = low
         if known is not None and abs(low - known) > CLOCK_WARNING_MS:
             logger.warning(
-                "Redis' clock moved %+.3f s against this server's (a clock step, or another "
+                "Redis' clock moved %+.1f s against this server's (a clock step, or another "
                 "Redis behind the same address); the session scripts' deadlines follow it.",
                 (low - known) / 1000,
             )
