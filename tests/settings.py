@@ -11,6 +11,15 @@ from datetime import timedelta
 
 from tests.harness import free_port
 
+# config/settings.py reads ACCESS_TOKEN_SECONDS (`make run ACCESS_TOKEN_SECONDS=30`); one left in
+# the developer's shell must not change the lifetimes the suite relies on. The process that
+# starts a run (pytest, soak) drops it before anything reads it and marks the environment, which
+# the servers it starts inherit: in them, only a test that passes ACCESS_TOKEN_SECONDS on purpose
+# (tests/test_browser.py) sets it.
+if "TOKENS_TEST_RUN" not in os.environ:
+    os.environ.pop("ACCESS_TOKEN_SECONDS", None)
+    os.environ["TOKENS_TEST_RUN"] = str(os.getpid())
+
 TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(free_port())))
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/0"
 TEST_DB_PATH = os.environ.setdefault(
@@ -41,7 +50,13 @@ def _seconds(name: str) -> float | None:
     return float(value) if value else None
 
 
-SIMPLE_JWT = {**SIMPLE_JWT}
+# The lifetimes the suite relies on (tests/test_auth_flow.py), pinned here rather than left to
+# config/settings.py's defaults; TEST_* variables (below) change them for a server.
+SIMPLE_JWT = {
+    **SIMPLE_JWT,
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=float(os.environ.get("ACCESS_TOKEN_SECONDS", 3600))),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+}
 TOKENS = {**TOKENS}
 if (access := _seconds("TEST_ACCESS_SECONDS")) is not None:
     SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=access)
