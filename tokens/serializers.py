@@ -115,11 +115,12 @@ class LoginNameMixin(serializers.Serializer):
         else:
             fields[name] = UsernameField(
                 required=False,
-                help_text=_("The user's %(field)s. Required unless username is given.")
+                help_text=_("The user's %(field)s. It may be sent as username instead.")
                 % {"field": name},
             )
             fields["username"] = UsernameField(
-                required=False, help_text=_("Another name for %(field)s.") % {"field": name}
+                required=False,
+                help_text=_("The user's %(field)s, under the name username.") % {"field": name},
             )
         fields.update(super().get_fields())
         return fields
@@ -149,8 +150,7 @@ class LoginNameMixin(serializers.Serializer):
 
 
 class LoginSerializer(LoginNameMixin):
-    """A login: the user's name (`username`, or the user model's USERNAME_FIELD name) and
-    password."""
+    """A login: the user's name, under the user model's USERNAME_FIELD name or as `username`."""
 
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     use_cookie = serializers.BooleanField(
