@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= demo-password-123
 
-.PHONY: run test lint typecheck pytest install redis bench soak fuzz clean chromium matrix
+.PHONY: run test test-fast lint typecheck pytest install redis bench soak fuzz clean chromium matrix
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,6 +57,11 @@ pytest: chromium install
 	$(BIN)/python -m pytest
 
 test: chromium lint typecheck pytest
+
+# The quick loop while working: every test that needs no gunicorn server (`live`) and no browser
+# (`browser`), under a minute. `make test` runs them all.
+test-fast: install
+	$(BIN)/python -m pytest -m "not live and not browser"
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

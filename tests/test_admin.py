@@ -12,6 +12,7 @@ from django.test import Client
 from tests.conftest import bearer, free_port, login
 from tokens import services
 from tokens.stores import SessionRecord, get_store
+from tokens.stores.redis import RedisStore
 from tokens.stores.redis import _encode as encode
 from tokens.tokens import new_jti
 
@@ -358,6 +359,7 @@ def redis_calls(redis_server):
 def store_sessions(users, per_user):
     """Write live sessions straight into the Redis store, in one pipeline (fast, for volume)."""
     store = get_store()
+    assert isinstance(store, RedisStore)
     now = time.time()
     pipe = store.redis.pipeline(transaction=False)
     for user in users:

@@ -55,6 +55,9 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 schema = schemathesis.openapi.from_dict(site_schema(), config=CONFIG)
 
+# Every case is sent to a real gunicorn server.
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture
 def server(gunicorn_servers):

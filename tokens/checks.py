@@ -72,6 +72,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="tokens.E003",
             )
         )
+    replays = tokens_settings.ROTATION_MAX_REPLAYS
+    if not isinstance(replays, int) or isinstance(replays, bool) or replays < 1:
+        messages.append(
+            Error(
+                f"TOKENS['ROTATION_MAX_REPLAYS'] must be a positive integer, not {replays!r}.",
+                hint="Set it to at least the number of refreshes one client may send at once "
+                "(its tabs, threads, retries), for example 16; past it a replay ends the "
+                f"session as reuse. The default is {DEFAULTS['ROTATION_MAX_REPLAYS']}. For no "
+                "replay at all, set ROTATION_GRACE_PERIOD to timedelta(0).",
+                id="tokens.E008",
+            )
+        )
     store = store_class()
     if store is None:
         messages.append(

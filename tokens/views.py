@@ -29,6 +29,8 @@ from .exceptions import (
     CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
+    LoginInterrupted,
+    LoginInterruptedError,
     RefreshTokenError,
     ServiceUnavailable,
     SessionNotFound,
@@ -261,7 +263,10 @@ class OAuthTokenView(PublicView):
                 OAuthErrorSerializer,
                 description="error: invalid_request, invalid_grant, unsupported_grant_type",
             ),
-            409: OpenApiResponse(ErrorSerializer, description="login_interrupted: log in again"),
+            409: OpenApiResponse(
+                OAuthErrorSerializer,
+                description="login_interrupted (error: invalid_grant): log in again",
+            ),
             429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },
@@ -283,9 +288,13 @@ class OAuthTokenView(PublicView):
                 user = check_credentials(request, fields["username"], fields["password"])
             except InvalidCredentials as exc:
                 raise InvalidCredentials(error="invalid_grant") from exc
-            return token_response(
-                services.login(user, request=request._request, started_at=started)
-            )
+            try:
+                pair = services.login(user, request=request._request, started_at=started)
+            except LoginInterrupted as exc:
+                # The credentials it checked may no longer hold: an invalid grant (RFC 6749
+                # §5.2), still 409 login_interrupted like the login endpoint.
+                raise LoginInterruptedError(error="invalid_grant") from exc
+            return token_response(pair)
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
                 raise InvalidRequest(_("refresh_token is required."), error="invalid_request")
@@ -304,11 +313,14 @@ class OAuthTokenView(PublicView):
         )
 
     def handle_exception(self, exc: Exception) -> Response:
-        # RFC 6749 §5.2: every 400 from this endpoint names an `error`.
+        # RFC 6749 §5.2: every 400 from this endpoint names an `error`, and every `error` comes
+        # with its `error_description`.
         response = super().handle_exception(exc)
-        if response.status_code == status.HTTP_400_BAD_REQUEST and isinstance(response.data, dict):
-            response.data.setdefault("error", "invalid_request")
-            response.data.setdefault("error_description", response.data.get("detail", ""))
+        if isinstance(response.data, dict):
+            if response.status_code == status.HTTP_400_BAD_REQUEST:
+                response.data.setdefault("error", "invalid_request")
+            if "error" in response.data:
+                response.data.setdefault("error_description", response.data.get("detail", ""))
         return response
 
 
