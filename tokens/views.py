@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import posixpath
 import time
 from typing import Any
 
@@ -9,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -45,13 +48,14 @@ from .serializers import (
     LogoutSerializer,
     OAuthErrorSerializer,
     OAuthTokenRequestSerializer,
+    PasswordChangeSerializer,
     RefreshSerializer,
     RevokeSerializer,
     SessionSerializer,
     TokenPairSerializer,
     refresh_token_in,
 )
-from .throttling import LOGIN_THROTTLES
+from .throttling import LOGIN_THROTTLES, check_password_budget
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -71,7 +75,7 @@ def cookie_token_response(request: Request, pair: services.TokenPair) -> Respons
         tokens_settings.REFRESH_COOKIE_NAME,
         pair.refresh_token,
         max_age=pair.refresh_expires_in,
-        path=tokens_settings.REFRESH_COOKIE_PATH,
+        path=refresh_cookie_path(request),
         domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
         secure=secure,
         httponly=True,
@@ -82,13 +86,61 @@ def cookie_token_response(request: Request, pair: services.TokenPair) -> Respons
     return response
 
 
+# The views that read the refresh cookie (refresh, logout) or delete it (logout-all): the
+# cookie's default path is the longest one that covers all of them.
+COOKIE_VIEWS = ("refresh", "logout", "logout-all")
+
+
+def mounted_cookie_path(namespace: str = "tokens") -> str | None:
+    """Return the URL path under which the app's cookie views are mounted, or None if they are not.
+
+    That is the common directory of `COOKIE_VIEWS` as `reverse()` gives them under `namespace`
+    (the script prefix included): `/api/auth/` for the app included at `api/`, `/auth/v1/auth/`
+    at `auth/v1/`.
+    """
+    return _mounted_cookie_path(
+        get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), namespace
+    )
+
+
+# Reversing three names costs about 0.1 ms; a URLconf's paths do not change while it is loaded
+# (Django caches its resolver the same way), so each answer is kept per URLconf and prefix.
+@functools.lru_cache(maxsize=64)
+def _mounted_cookie_path(urlconf: Any, script_prefix: str, namespace: str) -> str | None:
+    try:
+        paths = [reverse(f"{namespace}:{name}", urlconf=urlconf) for name in COOKIE_VIEWS]
+    except NoReverseMatch:
+        return None
+    # The common directory, "/"-terminated: a cookie of path /api/auth/ is sent to
+    # /api/auth/refresh but not to /api/authx (RFC 6265 5.1.4).
+    return posixpath.commonpath(paths).rstrip("/") + "/"
+
+
+def refresh_cookie_path(request: Request) -> str:
+    """Return the refresh cookie's path: `TOKENS["REFRESH_COOKIE_PATH"]`, else where it is used.
+
+    By default the path follows where the site mounted the app: the instance of `tokens.urls`
+    this request came through (`mounted_cookie_path()`). Views wired up outside `tokens.urls`
+    fall back to the default instance, then to `/`.
+    """
+    configured = tokens_settings.REFRESH_COOKIE_PATH
+    if configured is not None:
+        return str(configured)
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.app_names and match.app_names[-1] == "tokens":
+        mounted = mounted_cookie_path(match.namespace)
+        if mounted is not None:
+            return mounted
+    return mounted_cookie_path() or "/"
+
+
 def delete_refresh_cookie(request: Request, response: Response) -> None:
     """Expire the refresh-token cookie on the client, if the request carried one."""
     if tokens_settings.REFRESH_COOKIE_NAME not in request.COOKIES:
         return
     response.delete_cookie(
         tokens_settings.REFRESH_COOKIE_NAME,
-        path=tokens_settings.REFRESH_COOKIE_PATH,
+        path=refresh_cookie_path(request),
         domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
         samesite=tokens_settings.REFRESH_COOKIE_SAMESITE,
     )
@@ -405,3 +457,45 @@ class LogoutAllView(APIView):
         )
         delete_refresh_cookie(request, response)
         return response
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password; every other session ends, this one stays signed in.
+
+    Throttled like a login: each attempt draws on the user's per-username budget of password
+    checks before the old password is checked (`tokens.throttling.check_password_budget`), so
+    a stolen access token does not buy unlimited guesses.
+    """
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={
+            200: DetailSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="invalid_request (errors: old_password when it is wrong, "
+                "new_password when the site's password validators refuse it)",
+            ),
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+            429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
+            503: OpenApiResponse(
+                ErrorSerializer, description="store_unavailable: the password was not changed"
+            ),
+        },
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        # Past the user's budget nothing is checked, so nothing is told. A body without an old
+        # password checks none and costs nothing.
+        if hasattr(request.data, "get") and "old_password" in request.data:
+            check_password_budget(request.user)
+        data = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+        data.is_valid(raise_exception=True)
+        services.change_password(
+            request.user,
+            data.validated_data["new_password"],
+            keep_session=request.auth.session_id,  # type: ignore[union-attr]
+        )
+        return Response(
+            {"detail": _("Password changed. Other sessions have been ended.")}, headers=NO_STORE
+        )
