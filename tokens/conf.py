@@ -15,6 +15,11 @@ DEFAULTS: dict[str, Any] = {
     # Replaying the immediately previous refresh token within this window returns the same
     # successor instead of counting as reuse, so concurrent refreshes never log a user out.
     "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
+    # How many replays of a rotated-away refresh token one rotation accepts inside the grace
+    # window; the next one is reuse and ends the session. 32 lets a burst of 16 honest concurrent
+    # refreshes (tabs, retries) through with room to spare, and stops a stolen token long before
+    # it mints thousands of access tokens.
+    "ROTATION_MAX_REPLAYS": 32,
     # Hard cap on a session's total life, whatever the rotations.
     "SESSION_MAX_AGE": timedelta(days=30),
     # When a login would exceed this many live sessions, the least recently used one ends.

@@ -30,6 +30,16 @@ class StoreUnavailable(TokensError):
     code = "store_unavailable"
 
 
+class LoginInterrupted(TokensError):
+    """The user's sessions were all ended while this login was checking the password.
+
+    The password it checked may have just changed, or the user logged out everywhere: the login
+    creates no session and may simply be tried again (it checks the password again).
+    """
+
+    code = "login_interrupted"
+
+
 class TokenInvalid(TokensError):
     """The token is malformed, badly signed, of the wrong type, or not ours."""
 
@@ -87,9 +97,28 @@ class InvalidRequest(TokensAPIException):
 
 
 class ServiceUnavailable(TokensAPIException):
+    """503 `store_unavailable`; its response carries `Retry-After` (see `exception_handler`).
+
+    Nothing a 503 answered was applied, or it is safe to apply again: the client retries the
+    same request after `Retry-After` seconds.
+    """
+
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The session store is unavailable. Try again shortly.")
     default_code = "store_unavailable"
+    # Seconds: long enough for a stalled Redis or a failover to pass, short enough that a
+    # user barely notices.
+    retry_after = 1
+
+
+class LoginInterruptedError(TokensAPIException):
+    """409: the user's sessions were ended while this login was checking the password."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _(
+        "The account's sessions were ended while this login was in progress. Log in again."
+    )
+    default_code = "login_interrupted"
 
 
 class RefreshTokenError(TokensAPIException):
@@ -185,6 +214,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, StoreUnavailable):
         exc = ServiceUnavailable()
+    elif isinstance(exc, LoginInterrupted):
+        exc = LoginInterruptedError()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -210,6 +241,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     wait = getattr(exc, "wait", None)
     if isinstance(exc, exceptions.Throttled) and wait is not None:
         body["retry_after"] = int(wait + 0.999)
+    if isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = str(exc.retry_after)
     response.data = body
     return response
 

@@ -20,10 +20,18 @@ from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.http import HttpRequest
+from rest_framework.throttling import BaseThrottle
 
-from . import signals
+from . import rules, signals
 from .conf import to_seconds, tokens_settings
-from .exceptions import SessionNotFound, SessionRevoked, TokenExpired, TokenInvalid, TokenReused
+from .exceptions import (
+    SessionNotFound,
+    SessionRevoked,
+    StoreUnavailable,
+    TokenExpired,
+    TokenInvalid,
+    TokenReused,
+)
 from .stores import SessionRecord, get_store
 from .tokens import (
     SessionAccessToken,
@@ -37,6 +45,7 @@ from .tokens import (
 )
 
 security_logger = logging.getLogger("django.security.tokens")
+logger = logging.getLogger("tokens")
 
 # Set on a user instance to name the session a password change keeps (see change_password()).
 KEEP_SESSION_ATTR = "_tokens_keep_session"
@@ -78,13 +87,23 @@ def _user_claim(user: Any) -> Any:
 def _client_meta(request: HttpRequest | None) -> tuple[str, str]:
     if request is None:
         return "", ""
-    ip = request.META.get("REMOTE_ADDR", "") or ""
+    # The client's address as the throttles see it: DRF's get_ident(), which trusts
+    # X-Forwarded-For exactly as far as REST_FRAMEWORK["NUM_PROXIES"] says.
+    ip = BaseThrottle().get_ident(request) or ""  # type: ignore[arg-type]
     agent = request.META.get("HTTP_USER_AGENT", "") or ""
     return ip[:45], agent[: tokens_settings.USER_AGENT_MAX_LENGTH]
 
 
-def login(user: Any, *, request: HttpRequest | None = None) -> TokenPair:
-    """Start a session for an authenticated user and return its first token pair."""
+def login(
+    user: Any, *, request: HttpRequest | None = None, started_at: float | None = None
+) -> TokenPair:
+    """Start a session for an authenticated user and return its first token pair.
+
+    `started_at` is when the login began, taken before its password check (`time.time()`). If
+    all the user's sessions were ended since (a password change, deactivation, logout
+    everywhere), the credentials it checked may no longer hold: it raises `LoginInterrupted` and
+    creates nothing. Without it (a caller that checked no password) the check is skipped.
+    """
     now = time.time()
     issued = int(now)
     refresh_lifetime = int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME))
@@ -103,7 +122,9 @@ def login(user: Any, *, request: HttpRequest | None = None) -> TokenPair:
         user_agent=agent,
         current_jti=refresh.jti,
     )
-    evicted = get_store().create(record, max_sessions=tokens_settings.MAX_SESSIONS_PER_USER)
+    evicted = get_store().create(
+        record, max_sessions=tokens_settings.MAX_SESSIONS_PER_USER, started_at=started_at
+    )
     for ended in evicted:
         signals.session_revoked.send(
             sender=type(user),
@@ -155,21 +176,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
     )
     sender = get_user_model()
     if rotation.outcome == "reused":
-        security_logger.warning(
-            "Refresh token reuse detected: user %s, session %s; the session was ended.",
-            token.user_id,
-            token.session_id,
-        )
-        signals.refresh_token_reused.send(
-            sender=sender, user_id=token.user_id, session_id=token.session_id, request=request
-        )
-        signals.session_revoked.send(
-            sender=sender,
-            user_id=token.user_id,
-            session_id=token.session_id,
-            reason="reuse",
-            request=request,
-        )
+        _announce_reuse(token, "refresh", request)
         raise TokenReused()
     if rotation.outcome == "revoked":
         raise SessionRevoked()
@@ -194,7 +201,75 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         signals.session_rotated.send(
             sender=sender, user_id=token.user_id, session_id=token.session_id, request=request
         )
+    else:
+        security_logger.info(
+            "Refresh token replayed inside its grace window: user %s, session %s, replay %d of "
+            "at most %d; the same successor was returned.",
+            token.user_id,
+            token.session_id,
+            rotation.replays,
+            tokens_settings.ROTATION_MAX_REPLAYS,
+        )
+        signals.refresh_token_grace.send(
+            sender=sender,
+            user_id=token.user_id,
+            session_id=token.session_id,
+            replays=rotation.replays,
+            request=request,
+        )
     return _pair(claim, token.session_id, refresh, rotation.expires_at, now)
+
+
+def _announce_reuse(token: SessionToken, presented_to: str, request: HttpRequest | None) -> None:
+    """Log and signal that a rotated-away refresh token was presented; its session has ended."""
+    security_logger.warning(
+        "Refresh token reuse detected (presented to %s): user %s, session %s; the session was "
+        "ended.",
+        presented_to,
+        token.user_id,
+        token.session_id,
+    )
+    sender = get_user_model()
+    signals.refresh_token_reused.send(
+        sender=sender, user_id=token.user_id, session_id=token.session_id, request=request
+    )
+    signals.session_revoked.send(
+        sender=sender,
+        user_id=token.user_id,
+        session_id=token.session_id,
+        reason="reuse",
+        request=request,
+    )
+
+
+def _is_replay(token: SessionToken) -> bool:
+    """Return whether `token` is a refresh token its session has rotated away (reuse)."""
+    if not isinstance(token, SessionRefreshToken):
+        return False
+    record = get_store().get(token.user_id, token.session_id)
+    outcome = rules.classify_presented(
+        record,
+        token.jti,
+        now=time.time(),
+        max_replays=tokens_settings.ROTATION_MAX_REPLAYS,
+    )
+    return outcome == "reused"
+
+
+def _end_presented(
+    token: SessionToken, *, reason: str, presented_to: str, request: HttpRequest | None
+) -> tuple[bool, bool]:
+    """End the session a presented token names; return (ended, whether it was reuse).
+
+    A rotated-away refresh token still ends its session (whoever holds it must not keep it
+    alive), but it is reuse: logged and signalled as such, with reason "reuse".
+    """
+    if _is_replay(token):
+        ended = get_store().delete(token.user_id, token.session_id)
+        if ended:
+            _announce_reuse(token, presented_to, request)
+        return ended, True
+    return end_session(token.user_id, token.session_id, reason=reason, request=request), False
 
 
 def _user_gone(token: SessionToken) -> str | None:
@@ -371,8 +446,12 @@ def end_session(
 def end_all_sessions(
     user_id: str, *, reason: str, keep: str | None = None, request: HttpRequest | None = None
 ) -> list[str]:
-    """End every session of a user (but `keep`) in one step; return the ended session ids."""
-    ended = get_store().delete_all(user_id, keep=keep)
+    """End every session of a user (but `keep`) in one step; return the ended session ids.
+
+    It also records now as the user's "ended before" time: a login whose password check began
+    before it creates no session (`tokens.rules.admits_login()`).
+    """
+    ended = get_store().delete_all(user_id, keep=keep, ended_at=time.time())
     _announce(user_id, ended, reason, request)
     return ended
 
@@ -388,9 +467,12 @@ def _announce(
 
 
 def logout(token: SessionToken, *, request: HttpRequest | None = None, user: Any = None) -> bool:
-    """End the session a (validated) access or refresh token belongs to."""
-    ended = end_session(token.user_id, token.session_id, reason="logout", request=request)
-    if ended:
+    """End the session a (validated) access or refresh token belongs to.
+
+    A refresh token the session has rotated away still ends it, as reuse (see `revoke_token`).
+    """
+    ended, reused = _end_presented(token, reason="logout", presented_to="logout", request=request)
+    if ended and not reused:
         if user is None:
             user = (
                 get_user_model()
@@ -413,7 +495,8 @@ def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | No
             token = decode(raw, token_class)
         except (TokenInvalid, TokenExpired):
             continue
-        return end_session(token.user_id, token.session_id, reason="revoke", request=request)
+        ended, _ = _end_presented(token, reason="revoke", presented_to="revoke", request=request)
+        return ended
     return False
 
 
@@ -441,13 +524,29 @@ def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[
 def change_password(user: Any, new_password: str, *, keep_session: str | None) -> None:
     """Set a new password and end every session of the user but `keep_session`.
 
-    The session-ending itself happens in the post_save receiver, as for every other path that
-    changes a password; this only tells it which session to keep.
+    The session-ending itself happens in the pre_save receiver (`tokens.receivers`), as for
+    every other path that changes a password; this only tells it which session to keep. If the
+    store is unavailable, `StoreUnavailable` propagates and the password is not changed.
     """
     # setattr, not __dict__: a lazy request.user (tokens.authentication.LazyUser) passes it on.
     setattr(user, KEEP_SESSION_ATTR, keep_session)
     user.set_password(new_password)
     user.save()
+
+
+def end_all_sessions_again(user_id: str, *, reason: str, keep: str | None = None) -> None:
+    """Repeat `end_all_sessions()` after a commit, best-effort (see `tokens.receivers`).
+
+    The sessions were ended before the change committed; this catches a login that checked the
+    old password and created its session in between. A store that fails now is logged: the
+    change is committed and cannot be undone, and what it would end is at most that one login.
+    """
+    try:
+        end_all_sessions(user_id, reason=reason, keep=keep)
+    except StoreUnavailable:
+        logger.exception(
+            "Could not end user %s's sessions again after a committed %s.", user_id, reason
+        )
 
 
 def count_live_sessions() -> int:

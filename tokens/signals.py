@@ -16,6 +16,13 @@ session_rotated = Signal()
 # "max_sessions", "revoke".
 session_revoked = Signal()
 
-# A rotated-away refresh token was replayed after the grace window; its session was ended.
+# A rotated-away refresh token was presented to refresh outside the grace window or past
+# TOKENS["ROTATION_MAX_REPLAYS"], or to log out or revoke (RFC 7009); its session was ended.
 # Keywords: user_id, session_id, request.
 refresh_token_reused = Signal()
+
+# A refresh presented the token its session had just rotated away, inside the grace window and
+# under the replay cap, and got the same successor again (an honest concurrent refresh, or a
+# thief within the window: watch their rate). Keywords: user_id, session_id, replays (how many
+# this rotation has now accepted), request.
+refresh_token_grace = Signal()

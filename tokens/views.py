@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -146,10 +147,11 @@ class LoginView(PublicView):
     def post(self, request: Request) -> Response:
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        started = time.time()  # before the password check: see services.login()
         user = check_credentials(
             request, data.validated_data["username"], data.validated_data["password"]
         )
-        pair = services.login(user, request=request._request)
+        pair = services.login(user, request=request._request, started_at=started)
         if data.validated_data["use_cookie"]:
             return cookie_token_response(request, pair)
         return token_response(pair)
@@ -218,11 +220,14 @@ class OAuthTokenView(PublicView):
         if grant == "password":
             if not fields.get("username") or "password" not in fields:
                 raise InvalidRequest("username and password are required.", error="invalid_request")
+            started = time.time()  # before the password check: see services.login()
             try:
                 user = check_credentials(request, fields["username"], fields["password"])
             except InvalidCredentials as exc:
                 raise InvalidCredentials(error="invalid_grant") from exc
-            return token_response(services.login(user, request=request._request))
+            return token_response(
+                services.login(user, request=request._request, started_at=started)
+            )
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
                 raise InvalidRequest("refresh_token is required.", error="invalid_request")

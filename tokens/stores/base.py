@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+# What a refresh did; see `tokens.rules.Decision`.
 Outcome = Literal["rotated", "grace", "reused", "revoked", "expired"]
 
 
@@ -26,29 +27,46 @@ class SessionRecord:
     user_agent: str = ""
     # Internal rotation state: the current refresh token's id (issued at `last_used_at`, to the
     # second), and the previous token id (a store may keep only a prefix of it) that stays
-    # acceptable until `grace_until`.
+    # acceptable until `grace_until`, and how many times it was replayed since the rotation
+    # (capped by TOKENS["ROTATION_MAX_REPLAYS"]; see tokens.rules).
     current_jti: str = field(default="", repr=False)
     previous_jti: str = field(default="", repr=False)
     grace_until: float = field(default=0, repr=False)
+    replays: int = field(default=0, repr=False)
 
 
 @dataclass(frozen=True)
 class Rotation:
-    """What a refresh did: `rotated` or `grace` carry the successor's jti, iat and exp."""
+    """What a refresh did: `rotated` or `grace` carry the successor's jti, iat and exp.
+
+    `replays` is, for `grace`, how many replays this rotation has accepted so far.
+    """
 
     outcome: Outcome
     jti: str = ""
     issued_at: int = 0
     expires_at: int = 0
+    replays: int = 0
 
 
 class BaseStore:
     """Keep live sessions. Raise `tokens.exceptions.StoreUnavailable` when the backend is down."""
 
-    def create(self, record: SessionRecord, *, max_sessions: int | None) -> list[str]:
+    def create(
+        self,
+        record: SessionRecord,
+        *,
+        max_sessions: int | None,
+        started_at: float | None = None,
+    ) -> list[str]:
         """Store a new session; end the least recently used ones beyond `max_sessions`.
 
-        Return the ids of the sessions ended to make room.
+        `started_at` is when the login began (before its password check); if the user's
+        sessions were all ended at or after it (`tokens.rules.admits_login()` against the time
+        `delete_all(ended_at=...)` recorded), store nothing and raise
+        `tokens.exceptions.LoginInterrupted`. Otherwise return
+        the ids of the sessions ended to make room (`tokens.rules.sessions_to_evict()`). All of
+        it is one atomic step.
         """
         raise NotImplementedError("subclasses of BaseStore must provide a create() method")
 
@@ -63,20 +81,26 @@ class BaseStore:
         lifetime: int,
         grace: float,
         max_age: int,
+        max_replays: int | None = None,
         alongside: Callable[[], None] | None = None,
     ) -> Rotation:
-        """Atomically move the session from `presented_jti` to `new_jti`.
+        """Apply `tokens.rules.decide_refresh()` to the session, atomically.
 
-        Presenting the previous jti within its grace window returns the current successor.
-        Presenting any other jti ends the session (`reused`). `alongside`, if given, is called
-        once during the call (a store that waits on a server runs it during the wait); its
-        exceptions propagate.
+        Presenting the current jti moves the session to `new_jti`; the previous jti within its
+        grace window and under `max_replays` (None: `TOKENS["ROTATION_MAX_REPLAYS"]`) returns
+        the current successor; any other jti ends the session (`reused`). `alongside`, if
+        given, is called once during the call (a store that waits on a server runs it during
+        the wait); its exceptions propagate.
         """
         raise NotImplementedError("subclasses of BaseStore must provide a rotate() method")
 
     def is_live(self, user_id: str, session_id: str, now: float) -> bool:
         """Return whether the session exists and has not expired (the per-request check)."""
         raise NotImplementedError("subclasses of BaseStore must provide an is_live() method")
+
+    def ended_before(self, user_id: str) -> float | None:
+        """Return the user's "ended before" time (see `delete_all()`), or None."""
+        raise NotImplementedError("subclasses of BaseStore must provide an ended_before() method")
 
     def get(self, user_id: str, session_id: str) -> SessionRecord | None:
         """Return the live session, or None."""
@@ -90,8 +114,14 @@ class BaseStore:
         """End one session; return whether it existed."""
         raise NotImplementedError("subclasses of BaseStore must provide a delete() method")
 
-    def delete_all(self, user_id: str, *, keep: str | None = None) -> list[str]:
-        """End every session of the user but `keep`, in one step; return the ended ids."""
+    def delete_all(
+        self, user_id: str, *, keep: str | None = None, ended_at: float | None = None
+    ) -> list[str]:
+        """End every session of the user but `keep`, in one step; return the ended ids.
+
+        With `ended_at`, also record it as the user's "ended before" time in the same step, so
+        that a login that started before it never creates a session (see `create()`).
+        """
         raise NotImplementedError("subclasses of BaseStore must provide a delete_all() method")
 
     def count_all(self) -> int:

@@ -4,8 +4,9 @@ Layout: one hash per user, `<prefix>:{u:<user id>}`, field = session id, value =
 record (see lua/record.lua) of about 100 bytes, so that with `hash-max-listpack-value` raised
 above it (docs/operations.md) a user's hash stays in Redis' compact listpack encoding. The
 braces make all of one user's state one Redis Cluster hash slot, so every script touches a
-single slot. The hash's TTL follows its longest-lived session; expired sessions inside it are
-also pruned when the user logs in. An admin index `<prefix>:index` (a
+single slot: the hash, and `<prefix>:{u:<user id>}:ended`, the user's "ended before" time
+(tokens.rules.admits_login()). The hash's TTL follows its longest-lived session; expired
+sessions inside it are also pruned when the user logs in. An admin index `<prefix>:index` (a
 sorted set of "<user id>:<session id>" by creation time) lets the admin page read live sessions a
 page at a time; it is written beside the scripts, never inside them, and entries whose session
 has gone are dropped lazily.
@@ -13,7 +14,10 @@ has gone are dropped lazily.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,19 +30,34 @@ from redis import exceptions as redis_errors
 from redis.commands.core import Script
 
 from ..conf import tokens_settings
-from ..exceptions import StoreUnavailable
+from ..exceptions import LoginInterrupted, StoreUnavailable
+from ..rules import PREVIOUS_JTI_LENGTH
 from .base import BaseStore, Outcome, Rotation, SessionRecord
 
 LUA_DIR = Path(__file__).with_name("lua")
 
-# Errors that mean "Redis is not answering", not "our script is wrong" (that stays a 500).
-UNAVAILABLE_ERRORS = (
+logger = logging.getLogger("tokens.store")
+
+# Errors that mean "Redis cannot answer now": not answering at all (connection, timeout),
+# loading, a read-only replica, out of memory under `noeviction`, a cluster without a master
+# for the slot, a script of someone else's running too long (BUSY, a plain ResponseError: see
+# _unavailable()). They answer 503. Anything else (our script is wrong) stays a 500.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     redis_errors.BusyLoadingError,
     redis_errors.ReadOnlyError,
+    redis_errors.OutOfMemoryError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    redis_errors.MasterDownError,
     OSError,
 )
+
+# Replies Redis gives while it cannot serve writes for a while, which redis-py raises as a plain
+# ResponseError: a script of someone else running too long, a failing RDB save (MISCONF), too
+# few replicas for min-replicas-to-write (NOREPLICAS).
+_UNAVAILABLE_REPLIES = ("BUSY ", "MISCONF ", "NOREPLICAS ", "OOM ")
 
 
 _scripts: dict[str, Script] = {}
@@ -111,12 +130,41 @@ def _run_alongside(
         pool.release(connection)
 
 
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES)
+
+
 @contextmanager
 def _available() -> Iterator[None]:
+    """Turn every error that means "Redis cannot answer now" into `StoreUnavailable`, logged.
+
+    It is logged here once, at ERROR with its cause; the API answers 503 `store_unavailable`.
+    """
     try:
         yield
-    except UNAVAILABLE_ERRORS as exc:
-        raise StoreUnavailable(str(exc)) from exc
+    except redis_errors.RedisError as exc:
+        if not _unavailable(exc):
+            raise
+        logger.error("Session store unavailable: %s: %s", type(exc).__name__, exc)
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        logger.error("Session store unavailable: %s: %s", type(exc).__name__, exc)
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _deadline_ms(client: Any, now: float) -> int:
+    """Return when the client gives up waiting for a reply (ms on this clock), or 0 for never.
+
+    A script that Redis only gets to after it (stalled: a slow command, DEBUG SLEEP, a fork)
+    applies nothing, so the 503 the caller answered costs the client nothing.
+    """
+    pool = getattr(client, "connection_pool", None)
+    timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
+    if not timeout:
+        return 0
+    return math.ceil((now + float(timeout)) * 1000)
 
 
 def _decode(value: bytes | str) -> str:
@@ -165,10 +213,6 @@ def _b36(number: int) -> str:
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-# How much of the previous token's id a record keeps: enough to tell the session's own tokens
-# apart (66 bits), which is all the grace check needs, since every presented token is signed.
-# The Lua scripts get it from here (see _script()).
-PREVIOUS_JTI_LENGTH = 11
 
 
 def _ms(seconds: float) -> int:
@@ -185,6 +229,7 @@ def _encode(record: SessionRecord) -> bytes:
             _b36(_ms(record.last_used_at)),
             _b36(record.expires_at),
             _b36(_ms(record.created_at)),
+            _b36(record.replays),
             record.ip.replace("|", ""),
         ]
     )
@@ -198,27 +243,27 @@ _BASE36 = re.compile(rb"[0-9a-z]+")
 
 
 def _fields(raw: bytes | str, count: int) -> list[bytes] | None:
-    """Return the first `count` (6 or 7) fields and the rest, or None if not this format."""
+    """Return the first `count` (7 or 8) fields and the rest, or None if not this format."""
     parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", count)
     if len(parts) != count + 1 or not _TOKEN_ID.fullmatch(parts[0]):
         return None
     if parts[1] and not _TOKEN_ID.fullmatch(parts[1]):
         return None
-    if not all(_BASE36.fullmatch(part) for part in parts[2:6]):
+    if not all(_BASE36.fullmatch(part) for part in parts[2:7]):
         return None
     return parts
 
 
 def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | None:
     """Return the record stored as `raw`, or None if it is not in this version's format."""
-    parts = _fields(raw, 7)
+    parts = _fields(raw, 8)
     if parts is None:
         return None
     try:
-        cur_jti, prev_jti, ip = parts[0].decode(), parts[1].decode(), parts[6].decode()
+        cur_jti, prev_jti, ip = parts[0].decode(), parts[1].decode(), parts[7].decode()
     except UnicodeDecodeError:
         return None
-    grace_until, used, expires, created = (int(part, 36) for part in parts[2:6])
+    grace_until, used, expires, created, replays = (int(part, 36) for part in parts[2:7])
     return SessionRecord(
         session_id=session_id,
         user_id=user_id,
@@ -226,17 +271,28 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
         last_used_at=used / 1000,
         expires_at=expires,
         ip=ip,
-        user_agent=_unpack_agent(parts[7]),
+        user_agent=_unpack_agent(parts[8]),
         current_jti=cur_jti,
         previous_jti=prev_jti,
         grace_until=grace_until / 1000,
+        replays=replays,
     )
 
 
 def _expires_at(raw: bytes | str) -> int:
     """Return a stored record's expiry cheaply, or 0 if it is not in this version's format."""
-    parts = _fields(raw, 6)
+    parts = _fields(raw, 7)
     return 0 if parts is None else int(parts[4], 36)
+
+
+def _late() -> StoreUnavailable:
+    # Only seen when the caller is still waiting although Redis ran the script after the
+    # deadline: its clock and Redis' disagree by more than the socket timeout.
+    logger.error(
+        "Session store unavailable: Redis ran a script after the caller's deadline; check that "
+        "this server's clock agrees with Redis' (TIME)."
+    )
+    return StoreUnavailable("Redis answered after the caller's deadline")
 
 
 class RedisStore(BaseStore):
@@ -256,21 +312,38 @@ class RedisStore(BaseStore):
         """Return the key of the admin index of all sessions."""
         return f"{tokens_settings.KEY_PREFIX}:index"
 
-    def create(self, record: SessionRecord, *, max_sessions: int | None) -> list[str]:
+    def ended_key(self, user_id: str) -> str:
+        """Return the key of the user's "ended before" time (the user's Cluster slot)."""
+        return f"{self.user_key(user_id)}:ended"
+
+    def create(
+        self,
+        record: SessionRecord,
+        *,
+        max_sessions: int | None,
+        started_at: float | None = None,
+    ) -> list[str]:
         client = self.redis
         created = record.created_at
         with _available():
-            evicted = _script("create", client)(
-                keys=[self.user_key(record.user_id)],
+            result = _script("create", client)(
+                keys=[self.user_key(record.user_id), self.ended_key(record.user_id)],
                 args=[
                     record.session_id,
                     _encode(record),
                     created,
                     max_sessions or 0,
                     record.expires_at,
+                    0 if started_at is None else _ms(started_at),
+                    _deadline_ms(client, time.time()),
                 ],
                 client=client,
             )
+            status = _decode(result[0])
+            if status == "late":
+                raise _late()
+            if status == "refused":
+                raise LoginInterrupted()
             # The admin index lives in its own key (another Cluster slot), so it is written
             # beside the script rather than inside it.
             max_age = tokens_settings.max_age_seconds
@@ -282,7 +355,7 @@ class RedisStore(BaseStore):
             # No session outlives max_age, so neither need the index once logins stop.
             pipe.expire(self.index_key, max_age)
             pipe.execute()
-        return [_decode(sid) for sid in evicted]
+        return [_decode(sid) for sid in result[1:]]
 
     def rotate(
         self,
@@ -295,12 +368,19 @@ class RedisStore(BaseStore):
         lifetime: int,
         grace: float,
         max_age: int,
+        max_replays: int | None = None,
         alongside: Callable[[], None] | None = None,
     ) -> Rotation:
+        if max_replays is None:
+            max_replays = tokens_settings.ROTATION_MAX_REPLAYS
         with _available():
             client = self.redis
             keys = [self.user_key(user_id)]
-            args: list[Any] = [session_id, presented_jti, now, new_jti, lifetime, grace, max_age]
+            args: list[Any] = [
+                *(session_id, presented_jti, now, new_jti, lifetime, grace, max_age),
+                max_replays,
+                _deadline_ms(client, time.time()),
+            ]
             script = _script("rotate", client)
             if alongside is None:
                 result = script(keys=keys, args=args, client=client)
@@ -309,7 +389,12 @@ class RedisStore(BaseStore):
                     client, script, keys, args, alongside, rerun_is_safe=grace > 0
                 )
         outcome: Outcome = _decode(result[0])  # type: ignore[assignment]
-        if outcome in ("rotated", "grace"):
+        if outcome == "late":
+            raise _late()
+        if outcome == "grace":
+            replays = int(result[4])
+            return Rotation(outcome, _decode(result[1]), int(result[2]), int(result[3]), replays)
+        if outcome == "rotated":
             return Rotation(outcome, _decode(result[1]), int(result[2]), int(result[3]))
         return Rotation(outcome)
 
@@ -344,13 +429,28 @@ class RedisStore(BaseStore):
             deleted, _ = pipe.execute()
         return bool(deleted)
 
-    def delete_all(self, user_id: str, *, keep: str | None = None) -> list[str]:
+    def ended_before(self, user_id: str) -> float | None:
+        with _available():
+            raw = self.redis.get(self.ended_key(user_id))
+        return None if raw is None else int(raw) / 1000
+
+    def delete_all(
+        self, user_id: str, *, keep: str | None = None, ended_at: float | None = None
+    ) -> list[str]:
         with _available():
             client = self.redis
             ended = [
                 _decode(sid)
                 for sid in _script("delete_all", client)(
-                    keys=[self.user_key(user_id)], args=[keep or ""], client=client
+                    keys=[self.user_key(user_id), self.ended_key(user_id)],
+                    # The mark only has to outlive a login in flight; a session's longest
+                    # life is a generous bound that needs no setting of its own.
+                    args=[
+                        keep or "",
+                        0 if ended_at is None else _ms(ended_at),
+                        max(1, tokens_settings.max_age_seconds),
+                    ],
+                    client=client,
                 )
             ]
             # The index is another key (another Cluster slot): tidied beside the script so the

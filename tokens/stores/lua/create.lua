@@ -1,6 +1,20 @@
 -- Add a session to a user's hash, pruning expired ones and, past max_sessions, the least
--- recently used. KEYS[1]: the user's session hash.
--- ARGV: session id, record (see record.lua), now (s), max sessions (0: no limit), expires (s).
+-- recently used: tokens.rules.admits_login() and sessions_to_evict(), mirrored.
+-- KEYS[1]: the user's session hash; KEYS[2]: the user's "ended before" time (ms).
+-- ARGV: session id, record (see record.lua), now (s), max sessions (0: no limit), expires (s),
+-- login started (ms, 0: no check), deadline (ms, 0: none).
+-- Returns {'late'} (nothing applied: the caller had given up), {'refused'} (the user's sessions
+-- were ended after this login started), or {'created', evicted ids...}.
+if too_late(ARGV[7]) then
+  return {'late'}
+end
+local started = tonumber(ARGV[6])
+if started > 0 then
+  local ended = redis.call('GET', KEYS[2])
+  if ended and started <= tonumber(ended) then
+    return {'refused'}
+  end
+end
 local now = tonumber(ARGV[3])
 local max = tonumber(ARGV[4])
 local live = {}
@@ -13,7 +27,7 @@ for i = 1, #fields, 2 do
     live[#live + 1] = {fields[i], rec[4], rec[6]}
   end
 end
-local evicted = {}
+local result = {'created'}
 if max > 0 and #live >= max then
   table.sort(live, function(a, b)
     if a[2] == b[2] then return a[3] < b[3] end
@@ -21,7 +35,7 @@ if max > 0 and #live >= max then
   end)
   for i = 1, #live - max + 1 do
     redis.call('HDEL', KEYS[1], live[i][1])
-    evicted[#evicted + 1] = live[i][1]
+    result[#result + 1] = live[i][1]
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -29,4 +43,4 @@ local ttl = math.ceil(tonumber(ARGV[5]) - now)
 if redis.call('TTL', KEYS[1]) < ttl then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
-return evicted
+return result
