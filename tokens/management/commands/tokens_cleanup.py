@@ -21,9 +21,7 @@ from ...models import SessionOwner, StoredSession
 class Command(BaseCommand):
     """Delete expired sessions of the database store, a batch at a time."""
 
-    help = (
-        "Delete the database store's expired sessions, in batches (schedule it hourly or daily)."
-    )
+    help = "Delete the database store's expired sessions, in batches (schedule it hourly or daily)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Take the batch size."""
@@ -52,9 +50,7 @@ class Command(BaseCommand):
             owners = _delete_in_batches(
                 SessionOwner._default_manager.using(alias)
                 .filter(ended_before__lt=stale)
-                .exclude(
-                    user_id__in=StoredSession._default_manager.using(alias).values("user_id")
-                ),
+                .exclude(user_id__in=StoredSession._default_manager.using(alias).values("user_id")),
                 batch_size,
             )
         except (OperationalError, InterfaceError) as exc:
