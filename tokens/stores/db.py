@@ -212,7 +212,7 @@ class DatabaseStore(BaseStore):
         id_field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
         try:
             value = id_field.to_python(user_id)
-        except ValidationError:
+        except (ValidationError, ValueError, TypeError):
             return None
         live = self._sessions().filter(pk=session_id, user_id=user_id, expires_at__gt=now)
         users = model._default_manager.db_manager(self.alias).filter(**{id_field.name: value})
