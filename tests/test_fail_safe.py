@@ -3,7 +3,8 @@ fault answers 503 with Retry-After and costs the client nothing (issue 13, items
 
 The store faults are real: an unreachable Redis (a port nothing listens on), a Redis whose
 writes are paused (`CLIENT PAUSE ... WRITE`: reads answer, the session scripts wait past the
-socket timeout), a Redis out of memory under `noeviction`, a Redis turned read-only replica.
+socket timeout), a Redis stalled by `DEBUG SLEEP` (what it was sent meanwhile runs when it
+wakes), a Redis out of memory under `noeviction`, a Redis turned read-only replica.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD, bearer, free_port, login
+from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
 from tokens import services
 from tokens.exceptions import LoginInterrupted, StoreUnavailable
 
@@ -74,12 +76,6 @@ def writes_paused(redis_server: Any, seconds: float = 3) -> Iterator[None]:
         yield
     finally:
         redis_server.execute_command("CLIENT", "UNPAUSE")
-
-
-def wait_for_queued_scripts(redis_server: Any) -> None:
-    # A command the client gave up on runs once Redis gets to it; PING answers after it.
-    redis_server.ping()
-    time.sleep(0.05)
 
 
 # --- Item 1: a password change, deactivation or deletion either ends the sessions or fails --
@@ -182,9 +178,7 @@ def test_deactivating_in_the_admin_with_the_store_down_is_a_message(
         for name, value in form.initial.items()
         if value is not None and name not in ("password", "live_sessions", "groups")
     }
-    data.update(
-        {"is_active": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
-    )
+    data.update({"is_active": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"})
     data.pop("last_login", None)
     data.pop("user_permissions", None)
     with store_unreachable():
@@ -276,16 +270,57 @@ def test_a_login_racing_a_password_change_never_survives_it(settings, make_user)
 # --- Item 5: a 503 costs the client nothing ----------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def debug_redis(tmp_path_factory):
+    """A Redis of this module's own that accepts DEBUG SLEEP (the run's shared one does not)."""
+    server = OwnRedis(tmp_path_factory.mktemp("redis"))
+    server.start(options=("--enable-debug-command", "yes"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stalled(debug_redis, settings):
+    """Use `debug_redis` as the store; return a function that stalls it (DEBUG SLEEP)."""
+    debug_redis.client().flushall()
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": f"redis://127.0.0.1:{debug_redis.port}/0",
+        }
+    }
+
+    @contextmanager
+    def stall(seconds: float = 2) -> Iterator[None]:
+        # DEBUG SLEEP holds Redis itself: commands sent meanwhile run when it wakes, after the
+        # site's 0.5 s socket timeout has already answered 503.
+        sleeper = threading.Thread(
+            target=lambda: redis.Redis(port=debug_redis.port).execute_command(
+                "DEBUG", "SLEEP", seconds
+            )
+        )
+        sleeper.start()
+        time.sleep(0.1)
+        try:
+            yield
+        finally:
+            sleeper.join()
+            debug_redis.client().ping()  # answered after whatever was queued behind the sleep
+
+    return stall
+
+
 @pytest.mark.django_db
 def test_a_refresh_that_got_503_works_when_retried_after_the_grace_window(
-    api, user, redis_server, settings
+    api, user, stalled, settings
 ):
     settings.TOKENS = {**settings.TOKENS, "ROTATION_GRACE_PERIOD": timedelta(seconds=0.3)}
-    body = login(api)
-    with writes_paused(redis_server, seconds=1.5):
+    # One refresh first: Redis then knows the script (an unknown one would fail NOSCRIPT when
+    # Redis wakes, and hide the hole).
+    body = refresh(api, login(api)["refresh_token"]).json()
+    with stalled(2):
         first = refresh(api, body["refresh_token"])
     assert_503(first)
-    wait_for_queued_scripts(redis_server)
     time.sleep(0.5)  # past the grace window
     retried = refresh(api, body["refresh_token"])
     assert retried.status_code == 200, retried.content
@@ -295,13 +330,12 @@ def test_a_refresh_that_got_503_works_when_retried_after_the_grace_window(
 
 
 @pytest.mark.django_db
-def test_a_login_that_got_503_leaves_no_session_behind(api, user, redis_server):
-    with writes_paused(redis_server, seconds=1.5):
-        response = api.post(
-            "/api/auth/login", {"username": "alice", "password": PASSWORD}, format="json"
-        )
-    assert_503(response)
-    wait_for_queued_scripts(redis_server)
+def test_a_login_that_got_503_leaves_no_session_behind(api, user, stalled):
+    services.logout(services.authenticate_access(services.login(user).access_token))
+    # The service directly: through the API the login throttle's own Redis call answers 503
+    # first, before the session is even sent.
+    with stalled(2), pytest.raises(StoreUnavailable):
+        services.login(user)
     assert services.list_sessions(user) == []
 
 
