@@ -192,14 +192,13 @@ def test_deactivating_in_the_admin_with_the_store_down_is_a_message(
 def test_a_login_between_the_ending_and_the_commit_is_ended_after_the_commit(
     api, user, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            user.set_password(NEW_PASSWORD)
-            user.save()
-            # A login that checked the old password (still committed) after the sessions
-            # were ended, before the change commits.
-            slipped_in = services.login(user, started_at=time.time())
-            assert services.authenticate_access(slipped_in.access_token)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        user.set_password(NEW_PASSWORD)
+        user.save()
+        # A login that checked the old password (still committed) after the sessions
+        # were ended, before the change commits.
+        slipped_in = services.login(user, started_at=time.time())
+        assert services.authenticate_access(slipped_in.access_token)
     response = api.get(INFO, **bearer(slipped_in.access_token))
     assert (response.status_code, response.json()["code"]) == (401, "session_revoked")
 
