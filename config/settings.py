@@ -33,6 +33,9 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # First: its `changepassword` command (a store outage is an error message, not a traceback)
+    # replaces django.contrib.auth's.
+    "tokens",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -43,7 +46,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
-    "tokens",
 ]
 
 MIDDLEWARE = [

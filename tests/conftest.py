@@ -116,12 +116,13 @@ class OwnRedis:
         self.directory = directory
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, aof: bool = False) -> None:
+    def start(self, *, aof: bool = False, options: tuple[str, ...] = ()) -> None:
+        """Start it; `options` are more redis-server arguments ("--enable-debug-command", ...)."""
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else []
         self.process = subprocess.Popen(
             [
                 *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.directory), "--save", "", *persistence),
+                *("--dir", str(self.directory), "--save", "", *persistence, *options),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -64,6 +64,8 @@ def test_redis_down_answers_503_fast_everywhere(api, user, settings):
         response = make_call()
         assert response.status_code == 503
         assert response.json()["code"] == "store_unavailable"
+        # Every 503 says when to try again; the same request is then safe to send again.
+        assert response["Retry-After"] == "1"
         # Generous bound: the point is "no hang", the fault tests measure the real figure.
         assert time.monotonic() - started < 5
 

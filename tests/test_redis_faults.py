@@ -126,6 +126,36 @@ def test_redis_frozen_answers_503_within_the_deadline_and_recovers(site, own_red
     works(site, pair)
 
 
+def test_a_refresh_answered_503_by_a_stalled_redis_costs_the_client_nothing(
+    site, own_redis, gunicorn_servers
+):
+    # DEBUG SLEEP stalls Redis itself: the refresh answers 503 at the socket timeout, and Redis
+    # runs the script it was sent when it wakes. That script must apply nothing: a client that
+    # retries the same token, even after the grace window, gets a working pair (before, the
+    # rotation was applied and the retry ended the session as reuse).
+    own_redis.start(options=("--enable-debug-command", "yes"))
+    # One worker, warmed up: its connection to Redis is open and Redis knows the scripts, so the
+    # refresh is really sent (a fresh connection would time out in its handshake instead).
+    server = gunicorn_servers(
+        workers=1, TOKENS_TEST_REDIS_PORT=str(own_redis.port), TEST_GRACE_SECONDS="1"
+    )
+    pair = works(server, log_in(server))
+    sleeper = own_redis.client()
+    sleeper.connection_pool.connection_kwargs["socket_timeout"] = 10
+    with ThreadPoolExecutor(1) as pool:
+        stall = pool.submit(sleeper.execute_command, "DEBUG", "SLEEP", 2)
+        time.sleep(0.2)
+        response, _ = call(
+            "POST", f"{server.url}{REFRESH}", json={"refresh_token": pair["refresh_token"]}
+        )
+        stall.result()
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "store_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    time.sleep(1.5)  # past the grace window
+    works(server, pair)
+
+
 def test_sessions_survive_a_crash_of_redis_with_aof(site, own_redis):
     own_redis.start(aof=True)
     kept = log_in(site)

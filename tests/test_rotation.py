@@ -217,3 +217,60 @@ def test_sixteen_simultaneous_refreshes_on_three_workers_share_one_successor(
         f"{url}/api/user/info", headers={"Authorization": f"Bearer {again.json()['access_token']}"}
     )
     assert info.status_code == 200
+
+
+# --- The grace window is bounded: TOKENS["ROTATION_MAX_REPLAYS"] -----------------------------
+
+
+@pytest.mark.live
+def test_replays_past_the_cap_are_reuse_and_end_the_session_with_real_threads(
+    gunicorn_server, make_user
+):
+    """40 threads replay one rotated-away token at once: the default cap (32) get the successor."""
+    make_user("carol")
+    url = gunicorn_server.url
+    body = httpx.post(
+        f"{url}/api/auth/login", json={"username": "carol", "password": PASSWORD}
+    ).json()
+    successor = httpx.post(
+        f"{url}/api/auth/refresh", json={"refresh_token": body["refresh_token"]}
+    ).json()
+
+    def replay(_):
+        return httpx.post(
+            f"{url}/api/auth/refresh", json={"refresh_token": body["refresh_token"]}, timeout=30
+        )
+
+    with ThreadPoolExecutor(40) as pool:
+        responses = list(pool.map(replay, range(40)))
+    granted = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(granted) == 32
+    assert {r.json()["refresh_token"] for r in granted} == {successor["refresh_token"]}
+    assert {r.status_code for r in refused} == {403}
+    codes = [r.json()["code"] for r in refused]
+    # The 33rd replay is reuse and ends the session; the ones after it find no session.
+    assert codes.count("refresh_token_reused") == 1
+    assert set(codes) <= {"refresh_token_reused", "session_revoked"}
+    info = httpx.get(
+        f"{url}/api/user/info", headers={"Authorization": f"Bearer {successor['access_token']}"}
+    )
+    assert (info.status_code, info.json()["code"]) == (401, "session_revoked")
+
+
+def test_the_replay_cap_is_a_setting_read_live(api, user, settings):
+    settings.TOKENS = {**settings.TOKENS, "ROTATION_MAX_REPLAYS": 2}
+    body = login(api)
+    successor = refresh(api, body["refresh_token"]).json()
+    for _ in range(2):
+        again = refresh(api, body["refresh_token"])
+        assert again.json()["refresh_token"] == successor["refresh_token"]
+    third = refresh(api, body["refresh_token"])
+    assert (third.status_code, third.json()["code"]) == (403, "refresh_token_reused")
+    # A new rotation starts a new count; the session is gone here, so log in again.
+    body = login(api)
+    successor = refresh(api, body["refresh_token"]).json()
+    newer = refresh(api, successor["refresh_token"]).json()
+    for _ in range(2):
+        assert refresh(api, successor["refresh_token"]).status_code == 200
+    assert refresh(api, newer["refresh_token"]).status_code == 200

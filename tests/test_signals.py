@@ -1,5 +1,6 @@
 """The tokens signals, with their keyword arguments, and Django's own login signals."""
 
+import logging
 from datetime import timedelta
 from io import StringIO
 
@@ -286,3 +287,64 @@ def test_a_deactivated_users_session_ends_on_refresh_and_a_replay_is_still_reuse
     assert reasons(revoked) == [(first_id, "deactivated"), (second_id, "reuse")]
     assert len(reused.calls) == 1
     assert refresh(api, successor["refresh_token"]).json()["code"] == "session_revoked"
+
+
+# --- The grace window is visible; a rotated-away token presented to end a session is reuse ---
+
+
+def test_refresh_token_grace_and_an_info_log_for_every_replay_inside_the_window(
+    api, user, catch, caplog
+):
+    grace = catch(signals.refresh_token_grace)
+    rotated = catch(signals.session_rotated)
+    body = login(api)
+    sid = current_id(api, body)
+    assert refresh(api, body["refresh_token"]).status_code == 200
+    with caplog.at_level(logging.INFO, logger="django.security.tokens"):
+        for _ in range(3):
+            assert refresh(api, body["refresh_token"]).status_code == 200
+    assert len(rotated.calls) == 1
+    assert [kwargs["replays"] for kwargs in grace.kwargs] == [1, 2, 3]
+    [(sender, kwargs), *_] = grace.calls
+    assert sender is get_user_model()
+    assert set(kwargs) == {"user_id", "session_id", "replays", "request"}
+    assert (kwargs["user_id"], kwargs["session_id"]) == (str(user.pk), sid)
+    hits = [r for r in caplog.records if "grace window" in r.getMessage()]
+    assert [r.levelno for r in hits] == [logging.INFO] * 3
+    assert all(sid in r.getMessage() for r in hits)
+
+
+@pytest.mark.parametrize("how", ["revoke", "logout"])
+def test_ending_a_session_with_a_rotated_away_refresh_token_ends_it_as_reuse(
+    api, user, catch, revoked, settings, caplog, how
+):
+    settings.TOKENS = {**settings.TOKENS, "ROTATION_GRACE_PERIOD": timedelta(0)}
+    reused = catch(signals.refresh_token_reused)
+    body = login(api)
+    sid = current_id(api, body)
+    successor = refresh(api, body["refresh_token"]).json()
+
+    with caplog.at_level(logging.WARNING, logger="django.security.tokens"):
+        if how == "revoke":
+            response = api.post("/api/auth/revoke", {"token": body["refresh_token"]}, format="json")
+        else:
+            response = api.post(
+                "/api/auth/logout", {"refresh_token": body["refresh_token"]}, format="json"
+            )
+
+    assert response.status_code == 200
+    info = api.get("/api/user/info", **bearer(successor["access_token"]))
+    assert (info.status_code, info.json()["code"]) == (401, "session_revoked")
+    assert [(k["user_id"], k["session_id"]) for k in reused.kwargs] == [(str(user.pk), sid)]
+    assert reasons(revoked) == [(sid, "reuse")]
+    assert any("reuse" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_ending_a_session_with_its_current_refresh_token_is_no_reuse(api, user, catch, revoked):
+    reused = catch(signals.refresh_token_reused)
+    body = login(api)
+    sid = current_id(api, body)
+    successor = refresh(api, body["refresh_token"]).json()
+    api.post("/api/auth/revoke", {"token": successor["refresh_token"]}, format="json")
+    assert reused.calls == []
+    assert reasons(revoked) == [(sid, "revoke")]

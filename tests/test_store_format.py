@@ -209,3 +209,36 @@ def test_a_rotation_whose_reply_is_lost_runs_again_only_inside_a_grace_window(
             rotate()
         assert store.is_live(str(user.pk), session.session_id, time.time())
     assert lost
+
+
+@pytest.mark.parametrize(
+    ("num_proxies", "recorded"), [(1, "198.51.100.9"), (0, "10.0.0.2"), (None, "10.0.0.2")]
+)
+def test_the_recorded_address_follows_the_same_proxy_trust_as_the_throttles(
+    api, user, settings, num_proxies, recorded
+):
+    # REST_FRAMEWORK["NUM_PROXIES"]: 1 trusts one proxy's X-Forwarded-For entry, 0 none.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    extra = {"REMOTE_ADDR": "10.0.0.2"}
+    if num_proxies is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = "203.0.113.66, 198.51.100.9"
+    body = login(api, **extra)
+    [session] = sessions_of(api, body)
+    assert session["ip"] == recorded
+
+
+@pytest.mark.parametrize("ip", ["203.0.113.7", "2001:db8::1", ""])
+def test_a_record_from_before_the_replay_count_is_an_ended_session(api, user, redis_server, ip):
+    # Version 0.2's record had 8 fields, its 7th the address: never read as this format.
+    body = login(api)
+    key = get_store().user_key(str(user.pk))
+    session_id = current_id(api, body)
+    now = int(time.time() * 1000)
+    old = f"{'a' * 22}||0|{now:x}|{now // 1000 + 3600:x}|{now:x}|{ip}|agent"
+    redis_server.hset(key, session_id, old)
+    assert get_store().get(str(user.pk), session_id) is None
+    assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 401
+    refreshed = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    )
+    assert (refreshed.status_code, refreshed.json()["code"]) == (403, "session_revoked")

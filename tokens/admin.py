@@ -52,6 +52,10 @@ else:
 _CAN_END_ATTR = "_tokens_admin_can_end"
 
 STORE_DOWN = gettext_lazy("The session store is unavailable; try again shortly.")
+NOT_SAVED = gettext_lazy(
+    "The session store is unavailable, so this user's sessions could not be ended: nothing was "
+    "changed. Try again shortly."
+)
 
 
 def _moment(seconds: float) -> datetime:
@@ -138,6 +142,54 @@ class UserSessionsAdminMixin(_ModelAdmin):
         if obj is not None and "live_sessions" not in fields:
             fields.append("live_sessions")
         return fields
+
+    # A password change, deactivation or deletion first ends the user's sessions
+    # (tokens.receivers); with the store down that raises StoreUnavailable and the change is not
+    # made. These views say so on the page they came from instead of answering 500.
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The change form; a store outage that stopped the save is a message, not a 500."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except StoreUnavailable:
+            return self._not_saved(request)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The delete page; a store outage that stopped the deletion is a message, not a 500."""
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except StoreUnavailable:
+            return self._not_saved(request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The user list; a store outage that stopped a bulk deletion is a message."""
+        try:
+            return super().changelist_view(request, extra_context)
+        except StoreUnavailable:
+            return self._not_saved(request)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Django's password form (UserAdmin); a store outage is a message, not a 500."""
+        try:
+            return cast(Any, super()).user_change_password(request, id, form_url)
+        except StoreUnavailable:
+            return self._not_saved(request)
+
+    def _not_saved(self, request: HttpRequest) -> HttpResponse:
+        self.message_user(request, NOT_SAVED, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
 
     def get_object(
         self, request: HttpRequest, object_id: str, from_field: str | None = None
