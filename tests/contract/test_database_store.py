@@ -101,11 +101,14 @@ def test_tokens_cleanup_rejects_a_batch_size_below_one():
 def assert_unavailable(response):
     assert response.status_code == 503, response.content
     assert response.json()["code"] == "store_unavailable"
+    assert int(response["Retry-After"]) >= 1
 
 
 @pytest.mark.usefixtures("store")
 @on_postgres_for_real
-def test_a_store_database_at_a_closed_port_answers_503_and_recovers(settings, api, make_user):
+def test_a_store_database_at_a_closed_port_answers_503_and_recovers(
+    settings, api, make_user, caplog
+):
     # Users stay in the default database; only the sessions are on PostgreSQL.
     settings.DATABASE_ROUTERS = ["tests.contract.conftest.TokensOnPostgres"]
     make_user()
@@ -127,6 +130,10 @@ def test_a_store_database_at_a_closed_port_answers_503_and_recovers(settings, ap
         )
         assert_unavailable(api.get("/api/user/info", **bearer(body["access_token"])))
         assert_unavailable(api.post("/api/auth/logout", **bearer(body["access_token"])))
+        # Logged once per failed request, at ERROR, with the database's own error as cause.
+        errors = [r for r in caplog.records if r.name == "tokens.store"]
+        assert len(errors) == 4
+        assert all(r.levelname == "ERROR" and "OperationalError" in r.message for r in errors)
     finally:
         postgres.close()
         postgres.settings_dict["PORT"] = port

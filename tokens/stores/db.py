@@ -24,6 +24,7 @@ its timeout) raises `StoreUnavailable`, which the API answers with 503.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -73,12 +74,21 @@ _ROTATION_FIELDS = (
 )
 
 
+logger = logging.getLogger("tokens.store")
+
+
 @contextmanager
 def _available() -> Iterator[None]:
+    """Turn an error that means "the database cannot answer now" into `StoreUnavailable`.
+
+    It is logged here once, at ERROR with its cause, as the Redis store does; the API answers
+    503 `store_unavailable`.
+    """
     try:
         yield
     except UNAVAILABLE_ERRORS as exc:
-        raise StoreUnavailable(str(exc)) from exc
+        logger.error("Session store unavailable: %s: %s", type(exc).__name__, exc)
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _record(row: dict[str, Any]) -> SessionRecord:
