@@ -69,10 +69,11 @@ test-browser: install
 
 # Benchmarks against simplejwt + its blacklist app, written into docs/benchmarks.md (about
 # 10 minutes; needs wrk and redis-server). SQLite always; PostgreSQL too when DATABASE_URL is
-# given, e.g. `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokens_bench`.
+# given, e.g. `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokens_bench`, with
+# the Redis store and then with the database store (about 6 minutes more).
 BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m bench.run --db sqlite $(if $(DATABASE_URL),--db $(DATABASE_URL)) --write-docs $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --db sqlite $(if $(DATABASE_URL),--db $(DATABASE_URL) --db-store $(DATABASE_URL)) --write-docs $(BENCH_ARGS)
 
 # The full soak: 300 users for 60 seconds against 3 gunicorn workers, report in docs/soak.md
 # (a 10-second version runs in `make test`). Needs redis-server.

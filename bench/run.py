@@ -3,6 +3,8 @@
     python -m bench.run                      # SQLite (or $DATABASE_URL), full size
     python -m bench.run --db sqlite --db postgres://postgres@127.0.0.1:5432/tokens_bench
     python -m bench.run --tiny               # a few seconds: proves the harness works
+    python -m bench.run --db-store postgres://postgres@127.0.0.1:5432/tokens_bench
+                                             # the database store on PostgreSQL, too
     python -m bench.run --write-docs         # also write the table into docs/benchmarks.md
 
 For each database, a child process migrates a fresh bench database, creates users and tokens,
@@ -11,7 +13,9 @@ starts gunicorn (2 sync workers, bench.settings) on a free loopback port and dri
 order, `rounds` times; the table reports medians and the median of the rounds' ratios, and a
 second table the CPU each process (gunicorn's workers, Redis, PostgreSQL, wrk) spent per request,
 read from /proc around every run. The Redis server is the run's own, on a free port, and is
-flushed between phases; the machine's Redis is never used.
+flushed between phases; the machine's Redis is never used. A database given with --db-store is
+measured once more with the database store (tokens.stores.db) as "this app", on the same
+database as simplejwt's blacklist, and its rows per session counted across the rotations.
 """
 
 from __future__ import annotations
@@ -468,7 +472,10 @@ def child(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="tokens-bench-"))
     url = database_url(args.db[0], workdir)
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=url, REDIS_URL=args.redis_url
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=url,
+        REDIS_URL=args.redis_url,
+        BENCH_STORE=args.store,
     )
     os.environ.pop("TEST_URLCONF", None)
     import django
@@ -488,6 +495,7 @@ def child(args: argparse.Namespace) -> None:
 
     results: dict[str, Any] = {
         "database": engine_name(url),
+        "store": args.store,
         "runs": [],
         "size": asdict(size),
         "load_before": os.getloadavg()[0],
@@ -545,6 +553,8 @@ def child(args: argparse.Namespace) -> None:
         "rows_after": sj_rows_after,
     }
     results["sql"] = count_sql(users)
+    if args.store == "database":
+        results["rows"] = database_rows(size)
     if args.memory:
         results["memory"] = redis_memory(redis_client, size, RECOMMENDED_LISTPACK_VALUE)
         results["memory_default"] = redis_memory(redis_client, size, 64)
@@ -807,6 +817,72 @@ def simplejwt_rotations(user: Any, count: int) -> dict[str, Any]:
     }
 
 
+def database_rows(size: Size) -> dict[str, Any]:
+    """Count the database store's rows across `size.rotations` rotations of 1,000 sessions."""
+    from tokens.models import SessionOwner, StoredSession
+    from tokens.stores import SessionRecord, get_store
+    from tokens.tokens import new_jti
+
+    store = get_store()
+    sessions = min(1000, size.sessions)
+
+    def rows() -> int:
+        return StoredSession.objects.count() + SessionOwner.objects.count()
+
+    StoredSession.objects.all().delete()
+    SessionOwner.objects.all().delete()
+    now = time.time()
+    jtis: list[str] = []
+    for i in range(sessions):
+        jtis.append(new_jti())
+        store.create(
+            SessionRecord(
+                session_id=f"{i:016x}",
+                user_id=str(1_000_000 + i),
+                created_at=now,
+                last_used_at=now,
+                expires_at=int(now) + 7 * 86400,
+                ip="203.0.113.7",
+                user_agent=USER_AGENT,
+                current_jti=jtis[i],
+            ),
+            max_sessions=None,
+        )
+    created = rows()
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # Rows, not speed, are measured here: without waiting for each commit's flush to disk
+        # (about 10 ms on this kind of machine), 100,000 rotations take a minute, not twenty.
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+    log(f"[database store] {size.rotations:,} rotations of {sessions:,} sessions")
+    started = time.perf_counter()
+    for n in range(size.rotations):
+        i = n % sessions
+        new = new_jti()
+        rotation = store.rotate(
+            str(1_000_000 + i),
+            f"{i:016x}",
+            jtis[i],
+            new_jti=new,
+            now=time.time(),
+            lifetime=7 * 86400,
+            grace=10.0,
+            max_age=30 * 86400,
+        )
+        assert rotation.outcome == "rotated", rotation
+        jtis[i] = new
+    elapsed = time.perf_counter() - started
+    return {
+        "sessions": sessions,
+        "rotations": size.rotations,
+        "rows_created": created,
+        "rows_after": rows(),
+        "rotations_per_second": size.rotations / elapsed,
+    }
+
+
 # --- The parent: run the children, print and write the table ---------------------------------
 
 
@@ -849,12 +925,18 @@ def render(results: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def title_of(result: dict[str, Any]) -> str:
+    """Return a result's heading: its database, and the store when it is not Redis."""
+    store = result.get("store", "redis")
+    return result["database"] + (", database store" if store == "database" else "")
+
+
 def render_database(result: dict[str, Any]) -> list[str]:
     runs = result["runs"]
     size = result["size"]
     errors = sum(r["status_errors"] + r["socket_errors"] for r in runs)
     lines = [
-        f"### {result['database']}",
+        f"### {title_of(result)}",
         "",
         f"Medians of {size['rounds']} interleaved rounds of {size['duration']} s runs; the ratio "
         "is the median of the rounds' ratios (each pair runs back to back); login: "
@@ -901,11 +983,26 @@ def render_database(result: dict[str, Any]) -> list[str]:
                 + ", ".join(f"{name} {calls:.2f}" for name, calls in sorted(last.items()))
             )
     http = result["simplejwt_http"]
+    lines.append("")
+    if result.get("store", "redis") == "redis":
+        lines += [
+            "Redis commands per request of this app (`INFO commandstats`, which also counts the "
+            "commands a Lua script runs): " + "; ".join(mix) + ".",
+            "",
+        ]
+    else:
+        rows = result["rows"]
+        lines += [
+            "This app keeps its sessions in the database here (`tokens.stores.db`); its rows "
+            "are `tokens_storedsession` + `tokens_sessionowner`. The I/O-floor row is one "
+            "session query and the user check. "
+            f"{rows['sessions']:,} sessions: {rows['rows_created']:,} rows; after "
+            f"{rows['rotations']:,} rotations (in-process, without waiting for commits to reach "
+            f"the disk: {rows['rotations_per_second']:,.0f}/s): "
+            f"{rows['rows_after']:,} rows.",
+            "",
+        ]
     lines += [
-        "",
-        "Redis commands per request of this app (`INFO commandstats`, which also counts the "
-        "commands a Lua script runs): " + "; ".join(mix) + ".",
-        "",
         f"simplejwt's token tables during the measured refreshes: {http['rotations']:,} "
         f"rotations took them from {http['rows_before']:,} to {http['rows_after']:,} rows "
         f"({(http['rows_after'] - http['rows_before']) / max(http['rotations'], 1):.2f} rows "
@@ -922,13 +1019,15 @@ def render_cpu(result: dict[str, Any]) -> list[str]:
     """Return the table of CPU per request, by process, for one database's runs."""
     runs, db = result["runs"], result["database"]
     parts = [("cpu_workers_us", "gunicorn workers"), ("cpu_redis_us", "Redis")]
+    if result.get("store", "redis") == "database":
+        parts = parts[:1]
     if db == "PostgreSQL":
         parts.append(("cpu_database_us", "PostgreSQL"))
     parts.append(("cpu_wrk_us", "wrk"))
     bare = median_of(runs, "bare", "-", "cpu_total_us")
     lines = [
-        f'CPU per request ({db}), in µs, by process: medians over the rounds; "all" is their '
-        "sum, which the p50 ratios follow while the machine is busy"
+        f"CPU per request ({title_of(result)}), in µs, by process: medians over the rounds; "
+        '"all" is their sum, which the p50 ratios follow while the machine is busy'
         + (" (SQLite runs inside the workers)" if db != "PostgreSQL" else "")
         + ":",
         "",
@@ -1030,6 +1129,9 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
         runs, db = result["runs"], result["database"]
         # The issue sets the refresh targets on PostgreSQL; SQLite's figures are for comparison.
         on_postgres = db == "PostgreSQL"
+        if result.get("store", "redis") == "database":
+            lines += database_store_targets(result, on_postgres)
+            continue
         refresh = ratio_of(runs, "refresh")
         row(
             f"refresh >= 5x simplejwt + blacklist ({db})",
@@ -1101,6 +1203,40 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
     return [*lines, ""]
 
 
+def database_store_targets(result: dict[str, Any], on_postgres: bool) -> list[str]:
+    """Return the target rows of a run with the database store as this app."""
+    runs, db = result["runs"], title_of(result)
+    lines = []
+
+    def row(target: str, measured: str, ok: bool | None) -> None:
+        met = "yes" if ok else "**no**" if ok is not None else "(a target on PostgreSQL)"
+        lines.append(f"| {target} | {measured} | {met} |")
+
+    refresh = ratio_of(runs, "refresh")
+    row(
+        f"refresh >= 2x simplejwt + blacklist ({db})",
+        f"{refresh:.2f}x",
+        refresh >= 2 if on_postgres else None,
+    )
+    for key, name in (
+        ("get", "authenticated GET"),
+        ("get_user", "authenticated GET that reads a user column"),
+    ):
+        ratio = ratio_of(runs, key)
+        row(
+            f"{name} >= 0.9x simplejwt ({db})",
+            f"{ratio:.2f}x",
+            ratio >= 0.9 if on_postgres else None,
+        )
+    rows = result["rows"]
+    row(
+        f"rows constant across {rows['rotations']:,} rotations ({db})",
+        f"{rows['rows_created']:,} rows before, {rows['rows_after']:,} after",
+        rows["rows_after"] == rows["rows_created"],
+    )
+    return lines
+
+
 def machine_line() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -1145,6 +1281,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='"sqlite" (a fresh file) or a PostgreSQL URL; repeat for several '
         "(default: $DATABASE_URL, else sqlite)",
     )
+    parser.add_argument(
+        "--db-store",
+        action="append",
+        default=[],
+        help="a PostgreSQL URL (or sqlite) to measure once more with the database store as "
+        "this app; repeat for several",
+    )
     parser.add_argument("--tiny", action="store_true", help="seconds, not minutes")
     parser.add_argument("--rounds", type=int, help="override the size's rounds")
     parser.add_argument("--duration", type=int, help="override the size's seconds per run")
@@ -1165,6 +1308,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--store", default="redis", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1187,8 +1331,9 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     workdir = Path(tempfile.mkdtemp(prefix="tokens-bench-redis-"))
     started = time.monotonic()
+    children = [(db, "redis") for db in dbs] + [(db, "database") for db in args.db_store]
     with redis_server(workdir) as redis_url:
-        for n, db in enumerate(dbs):
+        for n, (db, store) in enumerate(children):
             out = workdir / f"result-{n}.json"
             subprocess.run(
                 [
@@ -1202,6 +1347,8 @@ def main(argv: list[str] | None = None) -> None:
                     redis_url,
                     "--out",
                     str(out),
+                    "--store",
+                    store,
                     *(["--tiny"] if args.tiny else []),
                     *(["--rounds", str(args.rounds)] if args.rounds else []),
                     *(["--duration", str(args.duration)] if args.duration else []),
@@ -1210,7 +1357,7 @@ def main(argv: list[str] | None = None) -> None:
                     # simplejwt's table growth: on the last database (PostgreSQL when given).
                     *(
                         ["--simplejwt-rotations", str(sj_rotations)]
-                        if n == len(dbs) - 1 and sj_rotations
+                        if store == "redis" and n == len(dbs) - 1 and sj_rotations
                         else []
                     ),
                 ],
