@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -18,8 +17,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from . import services
 from .exceptions import SessionRevoked, TokenInvalid, TokensError, access_error
-from .stores import get_store
-from .tokens import SessionAccessToken, SessionToken, decode, jwt_api_settings
+from .tokens import SessionToken, jwt_api_settings
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -40,26 +38,10 @@ class SessionJWTAuthentication(JWTAuthentication):
         if raw is None:
             return None
         try:
-            if hasattr(get_store(), "live_user"):
-                return self._live_user_and_token(raw)
             token = services.authenticate_access(raw)
         except TokensError as exc:
             raise access_error(exc) from exc
         return self.get_user(token), token
-
-    def _live_user_and_token(self, raw: bytes) -> tuple[Any, SessionToken]:
-        """Check the session and load its user in one query, for a store that can.
-
-        A store whose sessions sit beside the users (`tokens.stores.db.DatabaseStore`) reads
-        both in one round trip: cheaper than the check and a lazy load, whatever the view reads.
-        """
-        token = decode(raw, SessionAccessToken)
-        user = get_store().live_user(  # type: ignore[attr-defined]
-            token.user_id, token.session_id, time.time()
-        )
-        if user is None or not user.is_active:
-            raise SessionRevoked()
-        return user, token
 
     def get_user(self, validated_token: Any) -> Any:
         """Return the token's user, read from the database only when the view needs the row.

@@ -50,13 +50,15 @@ def test_a_session_is_one_row_whatever_its_rotations_and_holds_no_token(store, a
 
 
 @on_each_database
-def test_an_authenticated_request_that_reads_its_user_costs_one_query(store, api, user):
+def test_the_per_request_check_is_one_query_and_the_user_one_more_when_read(store, api, user):
     body = login(api)
     with CaptureQueriesContext(connections[store.alias]) as queries:
         response = api.get("/api/user/info", **bearer(body["access_token"]))
     assert response.status_code == 200
     assert response.json()["username"] == "alice"
-    assert len(queries) == 1, [q["sql"] for q in queries]
+    # The session's primary-key lookup, then the user (this view reads it).
+    assert len(queries) == 2, [q["sql"] for q in queries]
+    assert "tokens_storedsession" in queries[0]["sql"]
 
     api.post("/api/auth/logout", **bearer(body["access_token"]))
     with CaptureQueriesContext(connections[store.alias]) as queries:
