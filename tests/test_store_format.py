@@ -4,6 +4,7 @@ and how a refresh talks to Redis (the script and the user check overlap)."""
 import json
 import time
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -242,3 +243,24 @@ def test_a_record_from_before_the_replay_count_is_an_ended_session(api, user, re
         "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
     )
     assert (refreshed.status_code, refreshed.json()["code"]) == (403, "session_revoked")
+
+
+def test_a_script_redis_runs_after_the_callers_deadline_applies_nothing(
+    api, user, monkeypatch, caplog
+):
+    # What a stall looks like to the script (tests/test_fail_safe.py stalls a real Redis): the
+    # deadline it carries has passed by Redis' clock. Here the site's clock is 10 s behind
+    # Redis', which is also what a badly drifted clock looks like: loud and safe.
+    import tokens.stores.redis as redis_store
+
+    body = refresh(api, login(api))
+    store = get_store()
+    [session] = store.sessions(str(user.pk), time.time())
+    behind = time.time() - 10
+    monkeypatch.setattr(redis_store, "time", SimpleNamespace(time=lambda: behind))
+    with pytest.raises(StoreUnavailable), caplog.at_level("ERROR", logger="tokens.store"):
+        rotate_directly(store, session, grace=10, alongside=lambda: None)
+    assert "clock" in caplog.text
+    monkeypatch.undo()
+    assert store.get(str(user.pk), session.session_id) == session
+    assert refresh(api, body)["refresh_token"]

@@ -138,6 +138,7 @@ class LoginView(PublicView):
             400: OpenApiResponse(
                 ErrorSerializer, description="invalid_credentials, invalid_request"
             ),
+            409: OpenApiResponse(ErrorSerializer, description="login_interrupted: log in again"),
             429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },
@@ -206,6 +207,7 @@ class OAuthTokenView(PublicView):
                 OAuthErrorSerializer,
                 description="error: invalid_request, invalid_grant, unsupported_grant_type",
             ),
+            409: OpenApiResponse(ErrorSerializer, description="login_interrupted: log in again"),
             429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },

@@ -41,7 +41,7 @@ logger = logging.getLogger("tokens.store")
 # Errors that mean "Redis cannot answer now": not answering at all (connection, timeout),
 # loading, a read-only replica, out of memory under `noeviction`, a cluster without a master
 # for the slot, a script of someone else's running too long (BUSY, a plain ResponseError: see
-# _unavailable()). They answer 503. Anything else (our script is wrong) stays a 500.
+# is_unavailable()). They answer 503. Anything else (our script is wrong) stays a 500.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
@@ -130,7 +130,8 @@ def _run_alongside(
         pool.release(connection)
 
 
-def _unavailable(exc: BaseException) -> bool:
+def is_unavailable(exc: BaseException) -> bool:
+    """Return whether a Redis error means "Redis cannot answer now" (503), not a bug (500)."""
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return True
     return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith(_UNAVAILABLE_REPLIES)
@@ -145,7 +146,7 @@ def _available() -> Iterator[None]:
     try:
         yield
     except redis_errors.RedisError as exc:
-        if not _unavailable(exc):
+        if not is_unavailable(exc):
             raise
         logger.error("Session store unavailable: %s: %s", type(exc).__name__, exc)
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
