@@ -105,9 +105,7 @@ def public_pem(pem: str | bytes) -> str:
     """Return the PEM public key of a PEM private (or public) key."""
     return (
         _public(_load_pem(pem))
-        .public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode("ascii")
     )
 

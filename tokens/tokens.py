@@ -17,9 +17,9 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+import jwt
 from django.utils import timezone
 from django.utils.encoding import force_bytes
-import jwt
 from django.utils.translation import gettext_lazy as _
 from jwt.algorithms import HMACAlgorithm
 from jwt.exceptions import ExpiredSignatureError, InvalidKeyError, InvalidTokenError
