@@ -12,9 +12,11 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_URL": None,
     # How long a fetched JWK Set is used before it is fetched again (seconds).
     "JWKS_CACHE_SECONDS": 300,
-    # A token with a kid the cached set lacks fetches the set again, at most this often
-    # (seconds), so a flood of made-up kids cannot make the service hammer the auth server.
-    "JWKS_MIN_REFETCH_SECONDS": 10,
+    # A token with a kid the cached set lacks fetches the set again (a key that has just
+    # started to sign), at most this often per process (seconds): a flood of made-up kids
+    # costs the auth server one cheap GET per second per process, and a real new key is
+    # picked up within a second whatever fetched the set last.
+    "JWKS_MIN_REFETCH_SECONDS": 1,
     # Timeout of every call to the auth server (JWKS, introspection), in seconds.
     "HTTP_TIMEOUT": 2.0,
     # Expected `iss` and `aud` claims (None: not checked), and the leeway on exp/iat (seconds).
