@@ -129,7 +129,7 @@ def signing_settings(private_pem: str | bytes) -> dict[str, str]:
 def public_jwk(key: Any, algorithm: str) -> dict[str, Any]:
     """Return the public JWK of a key (a `cryptography` key object), with its `alg`."""
     algorithm_object = get_default_algorithms()[algorithm]
-    jwk: dict[str, Any] = algorithm_object.to_jwk(_public(key), as_dict=True)  # type: ignore[call-overload]
+    jwk: dict[str, Any] = algorithm_object.to_jwk(_public(key), as_dict=True)
     jwk["alg"] = algorithm
     return jwk
 
