@@ -386,11 +386,20 @@ def test_the_admin_shows_a_new_client_s_secret_once(client, db, django_user_mode
 # --- Session-ended events ------------------------------------------------------------------
 
 
-def test_an_ended_session_is_published_and_becomes_a_signal(api, user, settings, redis_server):
+def sid_of(body: dict[str, Any]) -> str:
+    return jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
+
+
+def test_ended_sessions_are_published_and_become_signals(api, user, settings, redis_server):
     heard: list[dict[str, Any]] = []
 
     def receiver(sender: Any, **kwargs: Any) -> None:
         heard.append(kwargs)
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(heard) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     resource_events.session_ended.connect(receiver)
     stop, ready = threading.Event(), threading.Event()
@@ -401,19 +410,27 @@ def test_an_ended_session_is_published_and_becomes_a_signal(api, user, settings,
     try:
         assert ready.wait(10)
         body = login(api)
-        sid = jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
         api.post("/api/auth/logout", **bearer(body["access_token"]))
-        deadline = time.monotonic() + 10
-        while not heard and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(1)
+        assert heard == [
+            {
+                "signal": resource_events.session_ended,
+                "user_id": str(user.pk),
+                "session_id": sid_of(body),
+                "reason": "logout",
+                "at": heard[0]["at"],
+            }
+        ]
+        # Logging out everywhere is one message, and a signal per session.
+        bodies = [login(api) for _ in range(3)]
+        api.post("/api/auth/logout-all", **bearer(bodies[0]["access_token"]))
+        wait_for(4)
+        assert {h["session_id"] for h in heard[1:]} == {sid_of(b) for b in bodies}
+        assert {h["reason"] for h in heard[1:]} == {"logout_all"}
     finally:
         stop.set()
         listener.join(10)
         resource_events.session_ended.disconnect(receiver)
-    assert len(heard) == 1
-    assert heard[0]["session_id"] == sid
-    assert heard[0]["user_id"] == str(user.pk)
-    assert heard[0]["reason"] == "logout"
 
 
 def test_a_failed_publish_does_not_stop_a_logout(api, user, settings, caplog):
@@ -430,4 +447,4 @@ def test_a_failed_publish_does_not_stop_a_logout(api, user, settings, caplog):
     response = api.post("/api/auth/logout", **bearer(body["access_token"]))
     assert response.status_code in (200, 204)
     assert api.get("/api/auth/sessions", **bearer(body["access_token"])).status_code == 401
-    assert "Could not publish the end of session" in caplog.text
+    assert "Could not publish the end of session(s)" in caplog.text

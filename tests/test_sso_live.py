@@ -307,7 +307,7 @@ def test_the_listen_command_hears_an_ended_session(user: Any, api: APIClient) ->
         sid = jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
         api.post("/api/auth/logout", **bearer(body["access_token"]))
         line = listener.stdout.readline().strip()
-        assert line == f"session_ended user={user.pk} session={sid} reason=logout"
+        assert line == f"session_ended user={user.pk} sessions={sid} reason=logout"
         assert listener.wait(10) == 0
     finally:
         if listener.poll() is None:

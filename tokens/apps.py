@@ -10,7 +10,6 @@ class TokensConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, events, receivers, schema  # noqa: F401  (checks, schema: on import)
+        from . import checks, receivers, schema  # noqa: F401  (checks and schema register on import)
 
         receivers.connect()
-        events.connect()

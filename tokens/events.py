@@ -1,9 +1,11 @@
 """The "session ended" event, published on a Redis channel for the site's other services.
 
 Every ended session (logout, revoke, reuse, eviction, a password change, an admin's action: all
-that send `tokens.signals.session_revoked`) is published on `TOKENS["EVENTS_CHANNEL"]` as JSON:
+that send `tokens.signals.session_revoked`) is published on `TOKENS["EVENTS_CHANNEL"]` as JSON,
+one message for the sessions of one user that one step ended (a logout everywhere is one
+message, whatever the number of sessions):
 
-    {"event": "session_ended", "user_id": "42", "session_id": "...", "reason": "logout",
+    {"event": "session_ended", "user_id": "42", "session_ids": ["..."], "reason": "logout",
      "at": 1796039391.25}
 
 It is a hint for dropping caches (`tokens.resource` turns it into a signal), never the truth:
@@ -16,11 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Iterable
 
 from django_redis import get_redis_connection
 
-from . import signals
 from .conf import tokens_settings
 
 logger = logging.getLogger("tokens.events")
@@ -28,13 +29,13 @@ logger = logging.getLogger("tokens.events")
 SESSION_ENDED = "session_ended"
 
 
-def session_ended_payload(user_id: str, session_id: str, reason: str) -> str:
-    """Return the JSON message of one ended session."""
+def session_ended_payload(user_id: str, session_ids: list[str], reason: str) -> str:
+    """Return the JSON message of sessions of one user that ended together."""
     return json.dumps(
         {
             "event": SESSION_ENDED,
             "user_id": str(user_id),
-            "session_id": session_id,
+            "session_ids": list(session_ids),
             "reason": reason,
             "at": time.time(),
         },
@@ -42,33 +43,21 @@ def session_ended_payload(user_id: str, session_id: str, reason: str) -> str:
     )
 
 
-def publish_session_ended(user_id: str, session_id: str, reason: str) -> None:
-    """Publish that a session ended; log, never raise, when it cannot be published."""
+def publish_sessions_ended(user_id: str, session_ids: Iterable[str], reason: str) -> None:
+    """Publish that sessions of a user ended, in one message; log, never raise, on failure."""
     channel = tokens_settings.EVENTS_CHANNEL
-    if not channel:
+    ended = list(session_ids)
+    if not channel or not ended:
         return
     try:
         alias = tokens_settings.EVENTS_CACHE_ALIAS or tokens_settings.CACHE_ALIAS
-        get_redis_connection(alias).publish(
-            channel, session_ended_payload(user_id, session_id, reason)
-        )
+        get_redis_connection(alias).publish(channel, session_ended_payload(user_id, ended, reason))
     except Exception:
-        # The session has ended in the store already; only the other services' early notice
+        # The sessions have ended in the store already; only the other services' early notice
         # is lost (they see the session gone on their next check).
         logger.warning(
-            "Could not publish the end of session %s of user %s.",
-            session_id,
+            "Could not publish the end of session(s) %s of user %s.",
+            ", ".join(ended),
             user_id,
             exc_info=True,
         )
-
-
-def _on_session_revoked(
-    sender: Any, *, user_id: str, session_id: str, reason: str, **kwargs: Any
-) -> None:
-    publish_session_ended(user_id, session_id, reason)
-
-
-def connect() -> None:
-    """Publish every ended session (called from `TokensConfig.ready()`)."""
-    signals.session_revoked.connect(_on_session_revoked, dispatch_uid="tokens.events.publish")

@@ -7,7 +7,9 @@ PyJWT's own key objects (`PyJWK`), and every key is bound to its own algorithm: 
 checked only with the algorithm of the key its `kid` names, never the one its header asks for.
 
 This module imports no Django settings, so a site's settings module may use its helpers
-(`signing_settings()`, `public_pem()`) to configure signing from a PEM file.
+(`signing_settings()`, `public_pem()`) to configure signing from a PEM file. Asymmetric keys
+need `cryptography` (as PyJWT's do: `pip install "django-tokens[crypto]"`); it is imported only
+when such a key is used, so an HMAC-only site does not need it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt import PyJWK
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError, PyJWKError
@@ -67,6 +67,8 @@ def hmac_kid(secret: str | bytes) -> str:
 
 def algorithm_for(key: Any) -> str:
     """Return the JWS algorithm a key type signs with: RS256, ES256/384/512 or EdDSA."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return "RS256"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
@@ -86,6 +88,8 @@ def algorithm_for(key: Any) -> str:
 
 
 def _load_pem(pem: str | bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
     data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
         return serialization.load_pem_private_key(data, password=None)
@@ -103,6 +107,8 @@ def _public(key: Any) -> Any:
 
 def public_pem(pem: str | bytes) -> str:
     """Return the PEM public key of a PEM private (or public) key."""
+    from cryptography.hazmat.primitives import serialization
+
     return (
         _public(_load_pem(pem))
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

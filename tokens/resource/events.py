@@ -1,8 +1,8 @@
 """Hear the auth server's "session ended" events and turn them into a signal.
 
-The auth server publishes one JSON message per ended session on its `TOKENS["EVENTS_CHANNEL"]`
-(`tokens.events`). `listen()` subscribes to it and, for each, drops the session from this
-process's introspection cache and sends `session_ended`. Run it with
+The auth server publishes a JSON message on its `TOKENS["EVENTS_CHANNEL"]` for the sessions of
+a user that one step ended (`tokens.events`). `listen()` subscribes to it and, for each session,
+drops it from this process's introspection cache and sends `session_ended`. Run it with
 `python manage.py tokens_listen` (a process of its own), or in a thread with
 `start_listener_thread()`. Pub/sub delivers only to who is listening: a message missed while no
 listener runs is lost, which only means a cache is dropped later (when it expires).
@@ -30,7 +30,10 @@ session_ended = Signal()
 
 
 def handle_message(data: bytes | str) -> dict[str, Any] | None:
-    """Act on one published message; return the event, or None when it is not one of ours."""
+    """Act on one published message; return the event, or None when it is not one of ours.
+
+    `session_ended` is sent once per session of the message.
+    """
     try:
         event = json.loads(data)
     except ValueError:
@@ -38,15 +41,18 @@ def handle_message(data: bytes | str) -> dict[str, Any] | None:
         return None
     if not isinstance(event, dict) or event.get("event") != "session_ended":
         return None
-    session_id = str(event.get("session_id", ""))
-    introspection_cache.forget(session_id)
-    session_ended.send(
-        sender=None,
-        user_id=str(event.get("user_id", "")),
-        session_id=session_id,
-        reason=str(event.get("reason", "")),
-        at=event.get("at"),
-    )
+    session_ids = event.get("session_ids")
+    if not isinstance(session_ids, list):
+        return None
+    for session_id in map(str, session_ids):
+        introspection_cache.forget(session_id)
+        session_ended.send(
+            sender=None,
+            user_id=str(event.get("user_id", "")),
+            session_id=session_id,
+            reason=str(event.get("reason", "")),
+            at=event.get("at"),
+        )
     return event
 
 

@@ -29,9 +29,10 @@ class Command(BaseCommand):
 
         def on_event(event: dict[str, Any]) -> None:
             if options["verbosity"] >= 1:
+                sessions = ",".join(event.get("session_ids", []))
                 self.stdout.write(
-                    f"session_ended user={event.get('user_id')} "
-                    f"session={event.get('session_id')} reason={event.get('reason')}"
+                    f"session_ended user={event.get('user_id')} sessions={sessions} "
+                    f"reason={event.get('reason')}"
                 )
                 self.stdout.flush()
             if remaining[0]:
