@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication
@@ -21,6 +22,7 @@ from rest_framework.views import APIView
 from . import clients, introspection
 from .conf import tokens_settings
 from .parsers import JSONParser
+from .serializers import ErrorSerializer
 from .tokens import current_keyring, jwt_api_settings
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -131,6 +133,31 @@ class IntrospectionRequestSerializer(serializers.Serializer[Any]):
     token_type_hint = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
 
+class IntrospectionResponseSerializer(serializers.Serializer[Any]):
+    """The RFC 7662 §2.2 response: `active` alone when the token is not active."""
+
+    active = serializers.BooleanField()
+    sub = serializers.CharField(required=False)
+    username = serializers.CharField(required=False)
+    exp = serializers.IntegerField(required=False)
+    iat = serializers.IntegerField(required=False)
+    sid = serializers.CharField(required=False)
+    token_type = serializers.CharField(required=False, help_text="access_token or refresh_token")
+    jti = serializers.CharField(required=False)
+    iss = serializers.CharField(required=False)
+
+
+class ServiceClientScheme(OpenApiAuthenticationExtension):
+    """OpenAPI description of the service clients' HTTP Basic authentication."""
+
+    target_class = "tokens.views_oauth.ServiceClientAuthentication"
+    name = "serviceClientBasic"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        """Describe HTTP Basic with a client id and secret."""
+        return {"type": "http", "scheme": "basic"}
+
+
 class IntrospectView(APIView):
     """`POST /api/auth/introspect`: RFC 7662 token introspection for service clients.
 
@@ -149,7 +176,14 @@ class IntrospectView(APIView):
             "application/x-www-form-urlencoded": IntrospectionRequestSerializer,
             "application/json": IntrospectionRequestSerializer,
         },
-        responses={200: OpenApiResponse(description="RFC 7662 §2.2 introspection response")},
+        responses={
+            200: IntrospectionResponseSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="invalid_request: no token"),
+            401: OpenApiResponse(
+                ErrorSerializer, description="not_authenticated, invalid_client (HTTP Basic)"
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
+        },
     )
     def post(self, request: Request) -> Response:
         """Return the token's RFC 7662 description."""
