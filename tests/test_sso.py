@@ -8,6 +8,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from io import StringIO
@@ -21,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import bearer, login
+from tests.conftest import ROOT, bearer, login
 from tokens import clients
 from tokens.keys import hmac_kid, public_jwk, signing_settings, thumbprint
 from tokens.models import ServiceClient
@@ -111,6 +114,33 @@ def test_hs256_stays_the_default_with_a_kid_that_reveals_nothing_and_an_empty_jw
     response = api.get("/api/auth/jwks")
     assert response.status_code == 200
     assert response.json() == {"keys": []}
+
+
+def test_a_token_minted_before_kids_keeps_verifying_with_the_current_key(api, user, settings):
+    body = login(api)
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    without_kid = jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256")
+    assert "kid" not in jwt.get_unverified_header(without_kid)
+    assert api.get("/api/auth/sessions", **bearer(without_kid)).status_code == 200
+
+
+def test_the_resource_side_installs_without_the_auth_server_s_app_or_a_database():
+    code = (
+        "import django; django.setup();"
+        "from django.apps import apps; from django.conf import settings;"
+        "import tokens.resource.authentication, tokens.resource.events;"
+        "print(sorted(a.label for a in apps.get_app_configs()), settings.DATABASES,"
+        " [m.__name__ for m in apps.get_models()])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "examples",
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "resource_service.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "['rest_framework', 'tokens_resource'] {} []"
 
 
 def test_a_key_set_turns_the_hmac_shortcut_off(settings):
