@@ -463,6 +463,45 @@ def test_ended_sessions_are_published_and_become_signals(api, user, settings, re
         resource_events.session_ended.disconnect(receiver)
 
 
+def test_the_listener_subscribes_again_after_redis_restarts(settings, tmp_path):
+    from tests.conftest import OwnRedis
+
+    own = OwnRedis(tmp_path)
+    own.start()
+    settings.CACHES = {
+        **settings.CACHES,
+        "events": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{own.port}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        },
+    }
+    settings.TOKENS_RESOURCE = {"EVENTS_CACHE_ALIAS": "events"}
+    heard: list[str] = []
+    stop, ready = threading.Event(), threading.Event()
+    listener = threading.Thread(
+        target=resource_events.listen,
+        args=(stop,),
+        kwargs={"ready": ready, "on_event": lambda e: heard.extend(e["session_ids"])},
+    )
+    listener.start()
+    try:
+        assert ready.wait(10)
+        own.stop()
+        own.start()
+        message = json.dumps({"event": "session_ended", "user_id": "1", "session_ids": ["s1"]})
+        deadline = time.monotonic() + 15
+        while not heard and time.monotonic() < deadline:
+            # Published until the listener is subscribed again (pub/sub keeps nothing).
+            own.client().publish("tokens:events", message)
+            time.sleep(0.2)
+        assert heard[:1] == ["s1"]
+    finally:
+        stop.set()
+        listener.join(10)
+        own.stop()
+
+
 def test_a_failed_publish_does_not_stop_a_logout(api, user, settings, caplog):
     settings.CACHES = {
         **settings.CACHES,

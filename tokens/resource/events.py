@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from django.dispatch import Signal
 from django_redis import get_redis_connection
 
@@ -64,12 +66,26 @@ def listen(
 ) -> None:
     """Subscribe to the events channel and handle its messages until `stop` is set.
 
-    `ready` is set once the subscription is in place.
+    `ready` is set once the subscription is first in place. A lost connection to Redis is
+    logged and subscribed again a second later (events published meanwhile are missed).
     """
+    while stop is None or not stop.is_set():
+        try:
+            _subscribed(stop, on_event, ready)
+        except redis.exceptions.RedisError as exc:
+            logger.warning("Events subscription lost (%s); subscribing again.", exc)
+            time.sleep(1)
+
+
+def _subscribed(
+    stop: threading.Event | None,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    ready: threading.Event | None,
+) -> None:
     alias = resource_settings.EVENTS_CACHE_ALIAS or resource_settings.CACHE_ALIAS
     pubsub = get_redis_connection(alias).pubsub()
-    pubsub.subscribe(resource_settings.EVENTS_CHANNEL)
     try:
+        pubsub.subscribe(resource_settings.EVENTS_CHANNEL)
         # In place once the server confirms it (its first reply).
         while (stop is None or not stop.is_set()) and not _confirmed(
             pubsub.get_message(timeout=1.0)
