@@ -103,6 +103,15 @@ def test_the_site_signs_with_the_key_s_algorithm_and_its_thumbprint_as_kid(
     assert not isinstance(token_backend(), HMACFastPathBackend)
 
 
+def test_a_key_object_without_a_verifying_key_signs_and_verifies(api, user, settings):
+    key = KEYS["ES256"]
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ALGORITHM": "ES256", "SIGNING_KEY": key}
+    body = login(api)
+    assert jwt.get_unverified_header(body["access_token"])["kid"] == kid_of(key, "ES256")
+    assert api.get("/api/auth/sessions", **bearer(body["access_token"])).status_code == 200
+    assert [k["kid"] for k in api.get("/api/auth/jwks").json()["keys"]] == [kid_of(key, "ES256")]
+
+
 def test_hs256_stays_the_default_with_a_kid_that_reveals_nothing_and_an_empty_jwks(
     api, user, settings
 ):

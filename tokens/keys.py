@@ -195,7 +195,8 @@ def _verifying_entry(
         oct_jwk = {"kty": "oct", "k": _b64(secret)}
         return kid or hmac_kid(secret), PyJWK(oct_jwk, algorithm), None
     else:
-        cryptography_key = _public(_load_pem(key))
+        # A PEM, or a key object as simplejwt also accepts for SIGNING_KEY / VERIFYING_KEY.
+        cryptography_key = _public(_load_pem(key) if isinstance(key, str | bytes) else key)
         algorithm = algorithm or algorithm_for(cryptography_key)
     published = public_jwk(cryptography_key, algorithm)
     kid = kid or thumbprint(published)
@@ -230,7 +231,9 @@ def build_keyring(
         signing_kid, current, jwk = _verifying_entry(signing_key, algorithm, None)
     else:
         if not verifying_key:
-            verifying_key = public_pem(signing_key) if isinstance(signing_key, str | bytes) else ""
+            verifying_key = (
+                public_pem(signing_key) if isinstance(signing_key, str | bytes) else signing_key
+            )
         signing_kid, current, jwk = _verifying_entry(verifying_key, algorithm, None)
     verifying[signing_kid] = current
     if jwk is not None:
