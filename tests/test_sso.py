@@ -152,6 +152,22 @@ def test_the_resource_side_installs_without_the_auth_server_s_app_or_a_database(
     assert result.stdout.strip() == "['rest_framework', 'tokens_resource'] {} []"
 
 
+@pytest.mark.parametrize(
+    ("resource", "ids"),
+    [
+        ({}, ["tokens_resource.E001"]),
+        ({"JWKS_URL": "http://a/jwks", "LIVENESS": "cache"}, ["tokens_resource.E002"]),
+        ({"JWKS_URL": "http://a/jwks", "LIVENESS": "introspection"}, ["tokens_resource.E003"]),
+        ({"JWKS_URL": "http://a/jwks"}, []),
+    ],
+)
+def test_the_resource_settings_are_checked(settings, resource, ids):
+    from tokens.resource.checks import check_resource_settings
+
+    settings.TOKENS_RESOURCE = resource
+    assert [error.id for error in check_resource_settings()] == ids
+
+
 def test_a_key_set_turns_the_hmac_shortcut_off(settings):
     assert isinstance(token_backend(), HMACFastPathBackend)
     settings.TOKENS = {**settings.TOKENS, "VERIFYING_KEYS": [public_pem_of(KEYS["ES256"])]}

@@ -8,3 +8,10 @@ class ResourceConfig(AppConfig):
     name = "tokens.resource"
     label = "tokens_resource"
     verbose_name = _("Tokens (resource server)")
+
+    def ready(self) -> None:
+        from django.core import checks as django_checks
+
+        from .checks import check_resource_settings
+
+        django_checks.register(check_resource_settings)
