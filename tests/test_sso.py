@@ -277,6 +277,27 @@ def test_a_private_key_is_refused_as_a_verifying_jwk(settings):
         token_backend()
 
 
+def test_a_public_key_is_refused_as_an_hmac_verifying_secret(settings):
+    from tokens.keys import KeyConfigurationError
+
+    pem = public_pem_of(KEYS["RS256"])
+    settings.TOKENS = {**settings.TOKENS, "VERIFYING_KEYS": [{"key": pem, "algorithm": "HS256"}]}
+    with pytest.raises(KeyConfigurationError):
+        token_backend()
+
+
+def test_a_retired_hmac_secret_keeps_verifying_after_a_move_to_rs256(api, user, settings):
+    body = login(api)
+    sign_with(settings, KEYS["RS256"])
+    settings.TOKENS = {
+        **settings.TOKENS,
+        "VERIFYING_KEYS": [{"key": settings.SECRET_KEY, "algorithm": "HS256"}],
+    }
+    assert api.get("/api/auth/sessions", **bearer(body["access_token"])).status_code == 200
+    # Never published.
+    assert [k["kty"] for k in api.get("/api/auth/jwks").json()["keys"]] == ["RSA"]
+
+
 # --- RFC 8414 metadata ---------------------------------------------------------------------
 
 

@@ -172,8 +172,21 @@ class KeyRing:
         return {"keys": [dict(jwk) for jwk in self.public_jwks]}
 
 
+def _hmac_secret(secret: bytes, algorithm: str) -> bytes:
+    """Return an HMAC verifying secret, refusing what PyJWT refuses (a PEM or SSH public key).
+
+    A public key listed as an HMAC secret would let anyone who has it (everyone: it is
+    published) sign tokens: the very confusion the kid-bound algorithms prevent.
+    """
+    try:
+        get_default_algorithms()[algorithm].prepare_key(secret)
+    except (InvalidKeyError, KeyError) as exc:
+        raise KeyConfigurationError(f"Not a usable {algorithm} secret: {exc}") from exc
+    return secret
+
+
 def _verifying_entry(
-    key: Any, algorithm: str | None, kid: str | None
+    key: Any, algorithm: str | None, kid: str | None, *, check_hmac: bool = True
 ) -> tuple[str, PyJWK, dict[str, Any] | None]:
     """Return (kid, PyJWK, public JWK or None for HMAC) for one configured verifying key."""
     if isinstance(key, Mapping):
@@ -181,6 +194,8 @@ def _verifying_entry(
         if jwk.get("kty") == "oct":
             algorithm = algorithm or jwk.get("alg") or "HS256"
             secret = base64.urlsafe_b64decode(jwk["k"] + "=" * (-len(jwk["k"]) % 4))
+            if check_hmac:
+                _hmac_secret(secret, algorithm)
             return kid or jwk.get("kid") or hmac_kid(secret), PyJWK(jwk, algorithm), None
         if any(member in jwk for member in _PRIVATE_MEMBERS):
             raise KeyConfigurationError("A verifying JWK must be a public key")
@@ -192,6 +207,8 @@ def _verifying_entry(
         cryptography_key = prepared.key
     elif algorithm is not None and algorithm.startswith("HS"):
         secret = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+        if check_hmac:
+            _hmac_secret(secret, algorithm)
         oct_jwk = {"kty": "oct", "k": _b64(secret)}
         return kid or hmac_kid(secret), PyJWK(oct_jwk, algorithm), None
     else:
@@ -228,7 +245,9 @@ def build_keyring(
     verifying: dict[str, PyJWK] = {}
     published: list[dict[str, Any]] = []
     if algorithm.startswith("HS"):
-        signing_kid, current, jwk = _verifying_entry(signing_key, algorithm, None)
+        # Not checked here: PyJWT refuses an unusable signing secret, with its own error, at
+        # the first token.
+        signing_kid, current, jwk = _verifying_entry(signing_key, algorithm, None, check_hmac=False)
     else:
         if not verifying_key:
             verifying_key = (
