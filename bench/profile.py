@@ -15,10 +15,14 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.run import create_users, database_url, redis_server
+from bench.harness import create_users, database_url, redis_server
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 ENDPOINTS = {
     "bare": ("/bench/bare", "/bench/bare"),
@@ -28,7 +32,7 @@ ENDPOINTS = {
 }
 
 
-def environ(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict:
+def environ(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict[str, Any]:
     """Return a WSGI environ as gunicorn would pass it."""
     env = {
         "REQUEST_METHOD": method,
@@ -111,7 +115,9 @@ def main() -> None:
                 print(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
-def make_requests(endpoint: str, impl: str, path: str, user: Any) -> Any:
+def make_requests(
+    endpoint: str, impl: str, path: str, user: AbstractBaseUser
+) -> Callable[[], dict[str, Any]]:
     """Return a function that returns the environ of the next request."""
     from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -137,7 +143,8 @@ def make_requests(endpoint: str, impl: str, path: str, user: Any) -> Any:
 CHAIN: dict[str, str] = {}
 
 
-def call(app: Any, env: dict) -> None:
+def call(app: Any, env: dict[str, Any]) -> None:
+    """Run one request through the WSGI app; keep the refresh token a chain answers."""
     status: list[str] = []
     body = b"".join(app(env, lambda s, h, *a: status.append(s)))
     if not status[0].startswith("200"):

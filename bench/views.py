@@ -30,13 +30,16 @@ class BareView(APIView):
         return Response({"ok": True})
 
 
-class RefreshIOFloorView(BareView):
+class RefreshIOFloorView(APIView):
     """The I/O a refresh cannot do without, and nothing else: the floor under its latency.
 
     One Redis command on the user's session hash (a refresh's rotation is one script) and the
     user check's query, one after the other (a refresh overlaps the two waits). No token is
-    decoded or minted, no body parsed.
+    decoded or minted, no body parsed. No authentication or permission, as the bare view.
     """
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
 
     def get(self, request: Request, user_id: int) -> Response:
         get_store().is_live(str(user_id), "bench", time.time())

@@ -11,22 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-import redis
+from tests.harness import ROOT, Gunicorn, RedisServer
 
 from .load import Report, run
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "soak-password-123"  # noqa: S105 (a throwaway password of throwaway users)
 
 CREATE_USERS = """
@@ -36,23 +30,6 @@ User = get_user_model()
 password = make_password({password!r})
 User.objects.bulk_create(User(username=f"soak-{{i}}", password=password) for i in range({users}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], object], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            check()
-            return
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start within {seconds} s")
 
 
 def main() -> int:
@@ -67,65 +44,31 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tokens-soak-"))
-    redis_port, site_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "TOKENS_TEST_REDIS_PORT": str(redis_port),
-        "TOKENS_TEST_DB": str(work / "db.sqlite3"),
-        "TEST_ACCESS_SECONDS": str(args.access_seconds),
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("DATABASE_URL", None)
-    processes: list[subprocess.Popen] = []
-    try:
-        processes.append(
-            subprocess.Popen(  # noqa: S603 (our own fixed command line)
-                [
-                    *("redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"),
-                    *("--dir", str(work), "--save", "", "--appendonly", "no"),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
-        wait_for(lambda: redis.Redis(port=redis_port).ping(), "redis-server")
+    with RedisServer(work) as redis_server:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "TOKENS_TEST_REDIS_PORT": str(redis_server.port),
+            "TOKENS_TEST_DB": str(work / "db.sqlite3"),
+            "TEST_ACCESS_SECONDS": str(args.access_seconds),
+            "PYTHONPATH": str(ROOT),
+        }
+        env.pop("DATABASE_URL", None)
         manage = [sys.executable, str(ROOT / "manage.py")]
         migrate = [*manage, "migrate", "--noinput", "-v0"]
         subprocess.run(migrate, env=env, check=True, cwd=ROOT)  # noqa: S603
         script = CREATE_USERS.format(password=PASSWORD, users=args.users)
         subprocess.run([*manage, "shell", "-c", script], env=env, check=True, cwd=ROOT)  # noqa: S603
-        processes.append(
-            subprocess.Popen(  # noqa: S603 (our own fixed command line)
-                [
-                    *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
-                    *("--bind", f"127.0.0.1:{site_port}", "--workers", str(args.workers)),
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+        with Gunicorn(env, workers=args.workers) as site:
+            load_before = os.getloadavg()[0]
+            report = run(
+                site.url,
+                [f"soak-{i}" for i in range(args.users)],
+                PASSWORD,
+                seconds=args.seconds,
+                think=args.think,
+                ramp=args.ramp,
             )
-        )
-        url = f"http://127.0.0.1:{site_port}"
-        wait_for(lambda: httpx.get(f"{url}/api/user/info", timeout=1), "gunicorn")
-        load_before = os.getloadavg()[0]
-        report = run(
-            url,
-            [f"soak-{i}" for i in range(args.users)],
-            PASSWORD,
-            seconds=args.seconds,
-            think=args.think,
-            ramp=args.ramp,
-        )
-    finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                if process.args[1:3] == ["-m", "gunicorn"]:
-                    os.killpg(process.pid, signal.SIGTERM)
-                else:
-                    process.terminate()
-                process.wait(15)
     print(report.summary())
     if args.report:
         args.report.write_text(markdown(report, args, load_before))

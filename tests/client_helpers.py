@@ -46,6 +46,8 @@ class _Counts:
 class CountingTransport(httpx.HTTPTransport, _Counts):
     """An `httpx.HTTPTransport` that counts the requests it sends, by path."""
 
+    client: httpx.Client  # the client on this transport, set by the test that makes both
+
     def __init__(self, **kwargs: object) -> None:
         httpx.HTTPTransport.__init__(self, **kwargs)  # type: ignore[arg-type]
         _Counts.__init__(self)

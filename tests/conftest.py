@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
+from django.contrib.auth.models import AbstractBaseUser, AbstractUser
 from pytest_redis import factories
 from rest_framework.test import APIClient
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import harness
+
+ROOT = harness.ROOT
 PASSWORD = "correct-horse-battery"
 
 redis_proc = factories.redis_proc(port=int(os.environ["TOKENS_TEST_REDIS_PORT"]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "redis_store: about the Redis store itself (its keys, its outages); left out of a run "
+        "on another store (TOKENS_TEST_STORE=db), whose own such tests are in tests/contract/",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the database store, deselect the tests about the Redis store itself."""
+    if os.environ.get("TOKENS_TEST_STORE", "redis") == "redis":
+        return
+    kept = [item for item in items if item.get_closest_marker("redis_store") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +54,10 @@ def api() -> APIClient:
 
 
 @pytest.fixture
-def make_user(django_user_model: Any) -> Callable[..., Any]:
+def make_user(django_user_model: type[AbstractUser]) -> Callable[..., AbstractBaseUser]:
     """Return a function that creates a user with the test password."""
 
-    def make(username: str = "alice", **fields: Any) -> Any:
+    def make(username: str = "alice", **fields: Any) -> AbstractBaseUser:
         fields.setdefault("email", f"{username}@example.com")
         return django_user_model.objects.create_user(username=username, password=PASSWORD, **fields)
 
@@ -51,7 +65,7 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def user(db: None, make_user: Callable[..., Any]) -> Any:
+def user(db: None, make_user: Callable[..., AbstractBaseUser]) -> AbstractBaseUser:
     """Return a user named alice whose password is `PASSWORD`."""
     return make_user()
 
@@ -67,7 +81,7 @@ def login(
     return response.json()
 
 
-def bearer(access_token: str) -> dict[str, str]:
+def bearer(access_token: str) -> dict[str, Any]:
     """Return test-client keyword arguments that send a bearer token."""
     return {"HTTP_AUTHORIZATION": f"Bearer {access_token}"}
 
@@ -84,119 +98,18 @@ def current_id(client: APIClient, body: dict[str, Any]) -> str:
     return next(s["id"] for s in sessions_of(client, body) if s["current"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# The harness's names, under the names the tests import them by.
+free_port = harness.free_port
+OwnRedis = harness.RedisServer
 
 
-class OwnRedis:
-    """A redis-server of a test's own, on a free port: started, stopped, killed, frozen at will."""
-
-    def __init__(self, directory) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    def start(self, *, aof: bool = False, options: tuple[str, ...] = ()) -> None:
-        """Start it; `options` are more redis-server arguments ("--enable-debug-command", ...)."""
-        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else []
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.directory), "--save", "", *persistence, *options),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                self.client().ping()
-                return
-            except redis.exceptions.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(10)
-
-    def freeze(self) -> None:
-        assert self.process
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.process:
-            self.process.send_signal(signal.SIGCONT)
-
-    def wipe(self) -> None:
-        self.stop()
-        for name in os.listdir(self.directory):
-            path = self.directory / name
-            if path.is_dir():
-                for inner in path.iterdir():
-                    inner.unlink()
-                path.rmdir()
-            else:
-                path.unlink()
-
-
-class LiveServer:
+class LiveServer(harness.Gunicorn):
     """A gunicorn server running the site with the test settings on a loopback port."""
 
     def __init__(self, env: dict[str, str], workers: int = 3) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.devnull, "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--timeout",
-                "30",
-                "--graceful-timeout",
-                "2",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        super().__init__(
+            {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}, workers=workers
         )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited during start-up")
-            try:
-                httpx.get(f"{self.url}/api/user/info", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer within 30 seconds")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="session")
@@ -223,3 +136,23 @@ def gunicorn_server(
 ) -> LiveServer:
     """A 3-worker gunicorn server with the default test settings."""
     return gunicorn_servers()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Refuse to run a test that starts gunicorn unless it is marked `live`.
+
+    `make test-fast` deselects `live`; a test that starts a server without saying so would slip
+    into it. The mark stays written on the test, where a reader sees it, and this check keeps
+    it honest: it looks at what is about to run, after `-m` and `-k` have deselected.
+    """
+    unmarked = {
+        item.nodeid: None
+        for item in session.items
+        if "gunicorn_servers" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("live") is None
+    }
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start gunicorn (through the gunicorn_servers fixture) but are not "
+            "marked @pytest.mark.live:\n  " + "\n  ".join(unmarked)
+        )

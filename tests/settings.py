@@ -6,18 +6,21 @@ Variables named TEST_* let a test start a server with short lifetimes or other T
 """
 
 import os
-import socket
 import tempfile
 from datetime import timedelta
 
+from tests.harness import free_port
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# config/settings.py reads ACCESS_TOKEN_SECONDS (`make run ACCESS_TOKEN_SECONDS=30`); one left in
+# the developer's shell must not change the lifetimes the suite relies on. The process that
+# starts a run (pytest, soak) drops it before anything reads it and marks the environment, which
+# the servers it starts inherit: in them, only a test that passes ACCESS_TOKEN_SECONDS on purpose
+# (tests/test_browser.py) sets it.
+if "TOKENS_TEST_RUN" not in os.environ:
+    os.environ.pop("ACCESS_TOKEN_SECONDS", None)
+    os.environ["TOKENS_TEST_RUN"] = str(os.getpid())
 
-
-TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(_free_port())))
+TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(free_port())))
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/0"
 TEST_DB_PATH = os.environ.setdefault(
     "TOKENS_TEST_DB", os.path.join(tempfile.mkdtemp(prefix="tokens-test-"), "db.sqlite3")
@@ -25,8 +28,22 @@ TEST_DB_PATH = os.environ.setdefault(
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{TEST_DB_PATH}"
 
+import dj_database_url  # noqa: E402
+
 from config.settings import *  # noqa: E402, F403
 from config.settings import DATABASES, SIMPLE_JWT, TOKENS  # noqa: E402
+
+# A second database for the store contract suite (tests/contract/), which runs the database
+# store on it as well as on the default SQLite file. pytest-django creates its test database
+# (a name of this run's own) only when a collected test asks for the alias.
+TEST_POSTGRES_URL = os.environ.get(
+    "TOKENS_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+if TEST_POSTGRES_URL:
+    DATABASES["postgres"] = dj_database_url.parse(TEST_POSTGRES_URL)
+    DATABASES["postgres"]["TEST"] = {
+        "NAME": os.environ.setdefault("TOKENS_TEST_POSTGRES_DB", f"test_tokens_{os.getpid()}")
+    }
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The test database is a file so that gunicorn workers see what the tests write.
@@ -39,7 +56,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tests run no collectstatic: WhiteNoise serves the apps' files through the finders, and an
 # empty STATIC_ROOT would only make it warn (warnings are errors here).
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # the site's is a Path; Django takes None
 
 
 def _seconds(name: str) -> float | None:
@@ -47,8 +64,21 @@ def _seconds(name: str) -> float | None:
     return float(value) if value else None
 
 
-SIMPLE_JWT = {**SIMPLE_JWT}
+# The lifetimes the suite relies on (tests/test_auth_flow.py), pinned here rather than left to
+# config/settings.py's defaults; TEST_* variables (below) change them for a server.
+SIMPLE_JWT = {
+    **SIMPLE_JWT,
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=float(os.environ.get("ACCESS_TOKEN_SECONDS", 3600))),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+}
 TOKENS = {**TOKENS}
+# TOKENS_TEST_STORE=db runs the tests on the database store (`make test` runs the HTTP tests on
+# both stores). The caches stay on the test Redis either way.
+TEST_STORE = os.environ.get("TOKENS_TEST_STORE", "redis")
+TOKENS["STORE"] = {
+    "redis": "tokens.stores.redis.RedisStore",
+    "db": "tokens.stores.db.DatabaseStore",
+}[TEST_STORE]
 if (access := _seconds("TEST_ACCESS_SECONDS")) is not None:
     SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=access)
 if (refresh := _seconds("TEST_REFRESH_SECONDS")) is not None:

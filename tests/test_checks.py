@@ -128,3 +128,19 @@ def test_check_command_reports_a_store_by_class(settings):
     with_tokens(settings, STORE="tokens.stores.nowhere.Store")
     with pytest.raises(SystemCheckError, match=r"tokens\.E005"):
         call_command("check")
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "16", True, None])
+def test_the_replay_cap_must_be_a_positive_integer(settings, value):
+    with_tokens(settings, ROTATION_MAX_REPLAYS=value)
+    [message] = check_settings()
+    assert message.id == "tokens.E008"
+    assert "16" in (message.hint or "")  # what is safe: the refreshes one client may send at once
+    with pytest.raises(SystemCheckError, match=r"tokens\.E008"):
+        call_command("check")
+
+
+@pytest.mark.parametrize("value", [1, 16, 32, 1000])
+def test_a_positive_replay_cap_passes(settings, value):
+    with_tokens(settings, ROTATION_MAX_REPLAYS=value)
+    assert check_settings() == []

@@ -33,8 +33,17 @@ from tokens.client import (
     TokenAuth,
     Tokens,
 )
+from tokens.client.stores import TokenStore
 
 pytestmark = pytest.mark.live
+
+
+def stored(holder: TokenAuth | TokenStore) -> Tokens:
+    """Return the pair a client or store holds, which the test expects to be there."""
+    tokens = (holder.store if isinstance(holder, TokenAuth) else holder).load()
+    assert tokens is not None
+    return tokens
+
 
 SHORT_SECONDS = 3
 SHORT_ENV = {"TEST_ACCESS_SECONDS": str(SHORT_SECONDS), "TEST_GRACE_SECONDS": "0"}
@@ -101,7 +110,7 @@ def expiring_tokens(api):
 
 def wait_until_due(auth, margin):
     """Sleep until the auth's access token is within `margin` seconds of expiring."""
-    time.sleep(max(0.0, auth.store.load().remaining - margin) + 0.05)
+    time.sleep(max(0.0, stored(auth).remaining - margin) + 0.05)
 
 
 @pytest.fixture
@@ -285,7 +294,7 @@ def test_file_store_round_trips_a_pair_and_removes_it(tmp_path):
     store = FileTokenStore(path)
     tokens = Tokens("secret-a", "secret-r", 300.0, time.monotonic() + 120, 86400.0)
     store.save(tokens)
-    loaded = FileTokenStore(path).load()
+    loaded = stored(FileTokenStore(path))
     assert (loaded.access_token, loaded.refresh_token, loaded.expires_in) == (
         "secret-a",
         "secret-r",
@@ -305,7 +314,7 @@ def test_file_store_round_trips_a_pair_and_removes_it(tmp_path):
 def test_revoked_session_makes_every_waiter_raise_session_expired_and_calls_back_once(
     api, counting
 ):
-    expired = []
+    expired: list[SessionExpired] = []
     auth = TokenAuth(
         api,
         username="alice",
@@ -315,7 +324,7 @@ def test_revoked_session_makes_every_waiter_raise_session_expired_and_calls_back
     )
     with httpx.Client(auth=auth) as client:
         assert client.get(f"{api}/user/info").status_code == 200
-        revoked = httpx.post(f"{api}/auth/revoke", json={"token": auth.store.load().refresh_token})
+        revoked = httpx.post(f"{api}/auth/revoke", json={"token": stored(auth).refresh_token})
         assert revoked.status_code == 200
         results = run_threads(30, lambda: client.get(f"{api}/user/info"))
         assert all(isinstance(r, SessionExpired) for r in results), results
@@ -356,7 +365,7 @@ def test_revoked_session_makes_every_task_raise_session_expired_and_calls_back_o
                 async with httpx.AsyncClient() as plain:
                     revoked = await plain.post(
                         f"{api}/auth/logout",
-                        json={"refresh_token": auth.store.load().refresh_token},
+                        json={"refresh_token": stored(auth).refresh_token},
                     )
                     assert revoked.status_code == 200
                 return await run_tasks(100, lambda: client.get(f"{api}/user/info"))
@@ -368,7 +377,7 @@ def test_revoked_session_makes_every_task_raise_session_expired_and_calls_back_o
 
 
 def test_logout_ends_the_server_session_and_clears_the_store(api, counting):
-    updates = []
+    updates: list[Tokens | None] = []
     auth = TokenAuth(
         api,
         username="alice",
@@ -378,7 +387,7 @@ def test_logout_ends_the_server_session_and_clears_the_store(api, counting):
     )
     with httpx.Client(auth=auth) as client:
         assert client.get(f"{api}/user/info").status_code == 200
-        old = auth.store.load()
+        old = stored(auth)
         auth.logout()
         assert auth.store.load() is None
         assert [type(u).__name__ for u in updates] == ["Tokens", "NoneType"]
@@ -478,7 +487,7 @@ def test_redis_down_during_refresh_raises_auth_unavailable_and_keeps_the_session
     gunicorn_servers, alice, own_redis, counting
 ):
     api = gunicorn_servers(**LONG_ENV, TOKENS_TEST_REDIS_PORT=str(own_redis.port)).url + "/api"
-    expired = []
+    expired: list[SessionExpired] = []
     auth = TokenAuth(
         api,
         username="alice",
@@ -491,7 +500,7 @@ def test_redis_down_during_refresh_raises_auth_unavailable_and_keeps_the_session
     patient = TokenAuth(api, tokens={**login_body(api), "expires_in": 3600})
     with httpx.Client(auth=auth) as client, httpx.Client(auth=patient) as other:
         assert client.get(f"{api}/user/info").status_code == 200
-        before = auth.store.load()
+        before = stored(auth)
         own_redis.stop()
         # An API answer that needs no refresh reaches the caller as it is.
         down = other.get(f"{api}/user/info")
@@ -505,7 +514,7 @@ def test_redis_down_during_refresh_raises_auth_unavailable_and_keeps_the_session
         own_redis.start(aof=True)
         # The kept tokens carry the session through: the next request refreshes and succeeds.
         assert client.get(f"{api}/user/info").status_code == 200
-    assert auth.store.load().refresh_token != before.refresh_token
+    assert stored(auth).refresh_token != before.refresh_token
     assert expired == []
 
 
@@ -515,7 +524,7 @@ def test_unreachable_server_raises_auth_unavailable(counting):
     with httpx.Client(auth=auth) as client, pytest.raises(AuthUnavailable) as caught:
         client.get(f"{api}/user/info")
     assert caught.value.code == "network_error"
-    assert auth.store.load().refresh_token == "some-token"
+    assert stored(auth).refresh_token == "some-token"
 
 
 # --- The documented examples -------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The operator commands `tokens_sessions` and `tokens_revoke`."""
 
+import string
 from io import StringIO
 
 import pytest
@@ -7,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.conftest import bearer, current_id, free_port, login
+from tokens import services
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +81,42 @@ def test_tokens_revoke_session_ends_just_that_one(api, user):
     assert run("tokens_sessions", "alice").count("\n") == 2
 
 
+URL_SAFE = set(string.ascii_letters + string.digits + "-_")
+
+
+def test_new_session_ids_never_start_with_a_dash_and_stay_url_safe_and_random():
+    # One id in 64 started with "-" before (secrets.token_urlsafe); 20,000 draws would hold
+    # about 300 of them.
+    ids = [services.new_session_id() for _ in range(20000)]
+    assert not [i for i in ids if i.startswith("-")]
+    assert {len(i) for i in ids} == {16}
+    assert set("".join(ids)) == URL_SAFE  # "-" still appears, just never first
+    assert {i[0] for i in ids} == URL_SAFE - {"-"}
+    assert len(set(ids)) == len(ids)
+
+
+def test_every_login_gets_such_an_id(api, user):
+    body = login(api)
+    sid = current_id(api, body)
+    assert len(sid) == 16 and set(sid) <= URL_SAFE and not sid.startswith("-")
+
+
+def test_tokens_revoke_ends_a_session_whose_id_starts_with_a_dash(api, user, monkeypatch):
+    # A session made by an earlier version, whose ids could start with "-".
+    monkeypatch.setattr(services, "new_session_id", lambda: "-0ldStyleSessi0n")
+    legacy = login(api)
+    monkeypatch.undo()
+    kept = login(api)
+
+    # As docs/sessions.md writes it: --session=ID (argparse reads `--session -0ld...` as
+    # two options).
+    out = run("tokens_revoke", "alice", "--session=-0ldStyleSessi0n")
+
+    assert out == "Ended session -0ldStyleSessi0n of alice.\n"
+    assert status_of(api, legacy) == 401
+    assert status_of(api, kept) == 200
+
+
 @pytest.mark.parametrize("command", ["tokens_sessions", "tokens_revoke"])
 def test_unknown_user_is_a_clear_error(user, command):
     with pytest.raises(CommandError, match=r"^No user named 'nobody'\.$"):
@@ -97,6 +135,7 @@ def test_unknown_or_foreign_session_id_is_a_clear_error_and_ends_nothing(api, ma
     assert status_of(api, bobs) == 200
 
 
+@pytest.mark.redis_store
 def test_commands_report_a_store_outage_as_an_error(user, settings):
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}

@@ -27,6 +27,7 @@ from rest_framework.test import APIClient
 from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
 from tokens import services
 from tokens.exceptions import LoginInterrupted, StoreUnavailable
+from tokens.stores import redis as redis_store
 
 NEW_PASSWORD = "a-new-and-long-passphrase"
 REFRESH = "/api/auth/refresh"
@@ -213,7 +214,10 @@ def test_a_login_that_started_before_logout_everywhere_creates_no_session(api, u
     with pytest.raises(LoginInterrupted):
         services.login(user, started_at=started)
     assert services.list_sessions(user) == []
-    assert services.login(user, started_at=time.time())  # a new login works
+    # A login that starts after the ending works (times compare to the millisecond, and one
+    # started in the same millisecond as the ending is refused).
+    time.sleep(0.002)
+    assert services.login(user, started_at=time.time())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -308,14 +312,77 @@ def stalled(debug_redis, settings):
     return stall
 
 
+class Skew:
+    """This server's clocks as the store reads them, `seconds` off (negative: behind Redis').
+
+    `jump` moves them that much further at every read (a Redis clock that keeps jumping).
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.jump = 0.0
+
+    def _read(self) -> float:
+        self.seconds += self.jump
+        return self.seconds
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._read()
+
+    def wall(self) -> float:
+        return time.time() + self._read()
+
+
+@pytest.fixture
+def skew(monkeypatch) -> Skew:
+    """Make the Redis store read clocks a test can set off from Redis' (real scripts, real
+    Redis: only this server's view of the time moves, which is what disagreeing clocks are)."""
+    clocks = Skew()
+    monkeypatch.setattr(
+        redis_store, "redis_clock", redis_store.RedisClock(clocks.monotonic, clocks.wall)
+    )
+    return clocks
+
+
+def store_warnings(caplog: Any, level: int = logging.WARNING) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "tokens.store" and r.levelno == level
+    ]
+
+
+# (this server's clock against Redis' from the start, then a step of Redis' clock once learned)
+CLOCKS = {
+    "agreeing": (0, 0),
+    "this server 5 s behind": (-5, 0),
+    "this server 5 s ahead": (5, 0),
+    "Redis' clock stepped 5 s back": (0, -5),
+}
+
+
+def set_clocks(skew: Skew, api: APIClient, body: dict[str, Any], case: str) -> dict[str, Any]:
+    """Step Redis' clock as `case` says, after `body`'s login taught the store its offset.
+
+    The first refresh after the step answers; the next calls carry the corrected deadline.
+    """
+    step = CLOCKS[case][1]
+    if not step:
+        return body
+    skew.seconds -= step  # Redis' clock back against ours: ours ahead against it
+    response = refresh(api, body["refresh_token"])
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
 @pytest.mark.django_db
+@pytest.mark.parametrize("case", CLOCKS)
 def test_a_refresh_that_got_503_works_when_retried_after_the_grace_window(
-    api, user, stalled, settings
+    api, user, stalled, settings, skew, case
 ):
     settings.TOKENS = {**settings.TOKENS, "ROTATION_GRACE_PERIOD": timedelta(seconds=0.3)}
+    skew.seconds = CLOCKS[case][0]
     # One refresh first: Redis then knows the script (an unknown one would fail NOSCRIPT when
     # Redis wakes, and hide the hole).
-    body = refresh(api, login(api)["refresh_token"]).json()
+    body = set_clocks(skew, api, refresh(api, login(api)["refresh_token"]).json(), case)
     with stalled(2):
         first = refresh(api, body["refresh_token"])
     assert_503(first)
@@ -328,13 +395,86 @@ def test_a_refresh_that_got_503_works_when_retried_after_the_grace_window(
 
 
 @pytest.mark.django_db
-def test_a_login_that_got_503_leaves_no_session_behind(api, user, stalled):
-    services.logout(services.authenticate_access(services.login(user).access_token))
+@pytest.mark.parametrize("case", CLOCKS)
+def test_a_login_that_got_503_leaves_no_session_behind(api, user, stalled, skew, case):
+    skew.seconds = CLOCKS[case][0]
+    set_clocks(skew, api, login(api), case)
+    services.logout_everywhere(user)
     # The service directly: through the API the login throttle's own Redis call answers 503
     # first, before the session is even sent.
     with stalled(2), pytest.raises(StoreUnavailable):
         services.login(user)
     assert services.list_sessions(user) == []
+
+
+# --- Clocks that disagree stop nothing ------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seconds", [-5, 5])
+def test_logins_and_refreshes_work_whatever_this_servers_clock_says(
+    api, user, skew, caplog, seconds
+):
+    # Before, each script's deadline was this server's time + the socket timeout, compared
+    # with Redis' TIME: with clocks 5 s apart every login and refresh answered 503 (or, this
+    # server ahead, a stalled Redis applied what the client had given up on).
+    skew.seconds = seconds
+    with caplog.at_level(logging.WARNING, logger="tokens.store"):
+        first = login(api)
+        second = refresh(api, first["refresh_token"])
+        assert second.status_code == 200, second.content
+        # The grace window and the replay count work as ever.
+        again = refresh(api, first["refresh_token"])
+        assert again.json()["refresh_token"] == second.json()["refresh_token"]
+        body = second.json()
+        for _ in range(3):
+            response = refresh(api, body["refresh_token"])
+            assert response.status_code == 200, response.content
+            body = response.json()
+        assert api.get(INFO, **bearer(body["access_token"])).status_code == 200
+        assert len(services.list_sessions(user)) == 1
+        login(api)
+    # Said once, with the difference: the operator fixes the clock, nobody is logged out.
+    [warning] = store_warnings(caplog)
+    assert "5.0" in warning and ("ahead of" if seconds < 0 else "behind") in warning
+    assert not store_warnings(caplog, logging.ERROR)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("step", "said"), [(5, "+5.0"), (-5, "-5.0")])
+def test_a_step_of_redis_clock_is_followed_and_said_once(api, user, skew, caplog, step, said):
+    # Redis' clock steps (an NTP step, a failover to a Redis whose clock differs) after this
+    # process learned it. Forward: the next script is refused as late although the site was
+    # still waiting, so the site learns the new offset from that reply and runs it once more.
+    # Back: the next reply shows it, and the deadlines follow from then on.
+    body = refresh(api, login(api)["refresh_token"]).json()
+    skew.seconds -= step
+    with caplog.at_level(logging.WARNING, logger="tokens.store"):
+        for _ in range(4):
+            response = refresh(api, body["refresh_token"])
+            assert response.status_code == 200, response.content
+            body = response.json()
+        login(api)
+    [warning] = store_warnings(caplog)
+    assert said in warning
+    assert not store_warnings(caplog, logging.ERROR)
+    assert api.get(INFO, **bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_redis_clock_that_keeps_jumping_answers_503_and_applies_nothing(api, user, skew, caplog):
+    # A script refused as late twice in a row although the site was waiting: the site gives
+    # up (503, logged with the hint) rather than loop, and nothing was applied.
+    body = refresh(api, login(api)["refresh_token"]).json()
+    [before] = services.list_sessions(user)
+    skew.jump = -5
+    with caplog.at_level(logging.WARNING, logger="tokens.store"):
+        assert_503(refresh(api, body["refresh_token"]))
+    [error] = store_warnings(caplog, logging.ERROR)
+    assert "clock" in error
+    skew.jump = 0
+    assert services.list_sessions(user) == [before]
+    assert refresh(api, body["refresh_token"]).status_code == 200
 
 
 # --- Item 6: every store error is a 503, logged once with its cause -------------------------

@@ -34,7 +34,12 @@ def site_schema() -> dict:
 
 # A well-formed login, token request or password change is still refused (400) when its
 # password or token is wrong: that is what the schema documents, not a rejected valid request.
-CREDENTIAL_OPERATIONS = ["/api/auth/login", "/api/auth/token", "/api/user/password"]
+CREDENTIAL_OPERATIONS = [
+    "/api/auth/login",
+    "/api/auth/token",
+    "/api/auth/password",
+    "/api/user/password",
+]
 CONFIG = SchemathesisConfig.from_dict(
     {
         "operations": [
@@ -49,6 +54,9 @@ CONFIG = SchemathesisConfig.from_dict(
     }
 )
 schema = schemathesis.openapi.from_dict(site_schema(), config=CONFIG)
+
+# Every case is sent to a real gunicorn server.
+pytestmark = pytest.mark.live
 
 
 @pytest.fixture

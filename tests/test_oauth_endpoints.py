@@ -1,8 +1,10 @@
 """RFC 6749 token endpoint and RFC 7009 revocation, as generic OAuth 2.0 clients use them."""
 
 import pytest
+from django.contrib.auth.backends import ModelBackend
 
 from tests.conftest import PASSWORD, bearer, login
+from tokens import services
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +86,31 @@ def test_reused_refresh_token_is_invalid_grant(api, user, settings):
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
     assert again.json()["code"] == "refresh_token_reused"
+
+
+class EndsSessionsWhileChecking(ModelBackend):
+    """Check the password, then end the user's sessions: what a password change or "log out
+    everywhere" landing while a login checks the password does."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None:
+            services.logout_everywhere(user)
+        return user
+
+
+@pytest.mark.parametrize("send", [form, json_token])
+def test_a_login_interrupted_in_flight_is_409_with_an_rfc_error(api, user, settings, send):
+    settings.AUTHENTICATION_BACKENDS = ["tests.test_oauth_endpoints.EndsSessionsWhileChecking"]
+    response = send(api, {"grant_type": "password", "username": "alice", "password": PASSWORD})
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "login_interrupted"
+    # Like the endpoint's other errors (RFC 6749 §5.2): the credentials it checked may no
+    # longer hold, so the grant is invalid; a generic OAuth client logs in again.
+    assert body["error"] == "invalid_grant"
+    assert body["error_description"] == body["detail"]
+    assert services.list_sessions(user) == []
 
 
 def test_malformed_json_on_token_endpoint_still_names_an_rfc_error(api):

@@ -41,23 +41,29 @@ def can_log_in(api, password):
     return response.status_code == 200
 
 
-def change_via_api(api, body, old=PASSWORD, new=NEW_PASSWORD):
+@pytest.fixture(params=["/api/auth/password", "/api/user/password"], ids=["app", "demo"])
+def password_url(request):
+    """The app's password endpoint, and the demo's older address for the same view."""
+    return request.param
+
+
+def change_via_api(api, body, old=PASSWORD, new=NEW_PASSWORD, url="/api/auth/password"):
     return api.post(
-        "/api/user/password",
+        url,
         {"old_password": old, "new_password": new},
         format="json",
         **bearer(body["access_token"]),
     )
 
 
-# --- POST /api/user/password -----------------------------------------------------------------
+# --- POST /api/auth/password (and the demo's /api/user/password) -----------------------------
 
 
-def test_api_password_change_ends_every_other_session_and_keeps_this_one(api, user):
+def test_api_password_change_ends_every_other_session_and_keeps_this_one(api, user, password_url):
     others = [login(api) for _ in range(3)]
     current = login(api)
 
-    response = change_via_api(api, current)
+    response = change_via_api(api, current, url=password_url)
 
     assert response.status_code == 200
     for body in others:
@@ -67,10 +73,12 @@ def test_api_password_change_ends_every_other_session_and_keeps_this_one(api, us
     assert can_log_in(api, NEW_PASSWORD)
 
 
-def test_api_password_change_with_a_wrong_old_password_is_400_and_changes_nothing(api, user):
+def test_api_password_change_with_a_wrong_old_password_is_400_and_changes_nothing(
+    api, user, password_url
+):
     other, current = login(api), login(api)
 
-    response = change_via_api(api, current, old="not-my-password")
+    response = change_via_api(api, current, old="not-my-password", url=password_url)
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_request"
@@ -80,10 +88,10 @@ def test_api_password_change_with_a_wrong_old_password_is_400_and_changes_nothin
 
 
 @pytest.mark.parametrize("weak", ["short", "12345678901", "password123", "alice-example-com"])
-def test_api_password_change_runs_djangos_password_validators(api, user, weak):
+def test_api_password_change_runs_djangos_password_validators(api, user, password_url, weak):
     other, current = login(api), login(api)
 
-    response = change_via_api(api, current, new=weak)
+    response = change_via_api(api, current, new=weak, url=password_url)
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_request"
@@ -92,10 +100,10 @@ def test_api_password_change_runs_djangos_password_validators(api, user, weak):
     assert can_log_in(api, PASSWORD)
 
 
-def test_api_password_change_needs_both_fields(api, user):
+def test_api_password_change_needs_both_fields(api, user, password_url):
     current = login(api)
     response = api.post(
-        "/api/user/password",
+        password_url,
         {"new_password": NEW_PASSWORD},
         format="json",
         **bearer(current["access_token"]),
@@ -104,11 +112,11 @@ def test_api_password_change_needs_both_fields(api, user):
     assert "old_password" in response.json()["errors"]
 
 
-def test_api_password_change_needs_a_live_bearer_token(api, user):
-    assert api.post("/api/user/password", {}, format="json").status_code == 401
+def test_api_password_change_needs_a_live_bearer_token(api, user, password_url):
+    assert api.post(password_url, {}, format="json").status_code == 401
     body = login(api)
     api.post("/api/auth/logout", **bearer(body["access_token"]))
-    response = change_via_api(api, body)
+    response = change_via_api(api, body, url=password_url)
     assert response.status_code == 401
     assert response.json()["code"] == "session_revoked"
     assert can_log_in(api, PASSWORD)

@@ -40,7 +40,7 @@ def claims(token: str) -> dict:
 
 
 def sign(payload: dict, key: str | None = None, alg: str = "HS256") -> str:
-    return jwt.encode(payload, key or django_settings.SIMPLE_JWT["SIGNING_KEY"], alg)
+    return jwt.encode(payload, key or str(django_settings.SIMPLE_JWT["SIGNING_KEY"]), alg)
 
 
 def edited(token: str, **changes) -> str:
@@ -133,6 +133,18 @@ def test_payload_edited_under_the_old_signature_is_refused(api, pair, claim, val
     refused_access(api, edited(pair["access_token"], **{claim: value}))
     refused_refresh(api, edited(pair["refresh_token"], **{claim: value}))
     assert use_access(api, pair["access_token"]).status_code == 200
+
+
+def test_validly_signed_token_without_a_session_id_is_refused(api, pair):
+    for name, refuse in (("access_token", refused_access), ("refresh_token", refused_refresh)):
+        payload = claims(pair[name])
+        del payload["sid"]
+        refuse(api, sign(payload))
+
+
+def test_a_token_minted_under_a_lifetime_already_over_expires_by_its_own_exp(api, user, settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(seconds=-1)}
+    refused_access(api, login(api)["access_token"], "access_token_expired")
 
 
 def test_valid_token_naming_another_users_session_is_refused(api, pair, make_user):
@@ -372,6 +384,7 @@ def test_garbage_bearer_headers_are_a_401_or_ignored(api, pair, header):
     assert response.status_code == 401, body
 
 
+@pytest.mark.live
 def test_hostile_requests_to_gunicorn_get_4xx_with_bounded_memory(gunicorn_servers, live_user):
     # One worker, so the warm-up below surely warms the worker that is then measured.
     server = gunicorn_servers(workers=1)

@@ -5,6 +5,7 @@ a busy 2-core machine serves in ten seconds is no failure. Throughput is `make s
 seconds, written to docs/soak.md; see soak/).
 """
 
+import pytest
 from django.contrib.auth.hashers import make_password
 
 from soak.load import run
@@ -13,6 +14,7 @@ from tests.conftest import PASSWORD
 USERS = 300
 
 
+@pytest.mark.live
 def test_ten_second_soak_has_no_errors_and_loses_no_session(
     gunicorn_servers, transactional_db, django_user_model
 ):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from io import StringIO
 from typing import Any
 from urllib.parse import urlencode
@@ -48,7 +49,7 @@ def public_pem_of(key: Any) -> str:
     )
 
 
-KEYS = {
+KEYS: dict[str, Any] = {
     "RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
     "ES256": ec.generate_private_key(ec.SECP256R1()),
     "EdDSA": ed25519.Ed25519PrivateKey.generate(),
@@ -59,7 +60,7 @@ def kid_of(key: Any, algorithm: str) -> str:
     return thumbprint(public_jwk(key, algorithm))
 
 
-def sign_with(settings: Any, key: Any, *, retired: list[Any] = ()) -> None:
+def sign_with(settings: Any, key: Any, *, retired: Sequence[Any] = ()) -> None:
     """Make the site sign with `key`, also verifying with the `retired` keys."""
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, **signing_settings(private_pem(key))}
     settings.TOKENS = {**settings.TOKENS, "VERIFYING_KEYS": [public_pem_of(k) for k in retired]}

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +73,11 @@ class Server:
                 self.process.wait()
 
 
-def auth_server(port: int, signing: Path, retired: list[Path] = ()) -> Server:
+def auth_server(port: int, signing: Path, retired: Sequence[Path] = (), **more: str) -> Server:
     env = {
         "SIGNING_KEY_FILE": str(signing),
         "VERIFYING_KEY_FILES": os.pathsep.join(map(str, retired)),
+        **more,
     }
     return Server("config.wsgi:application", ROOT, port, env, "/api/auth/jwks", workers=2)
 
@@ -150,7 +151,8 @@ def test_one_login_every_service_key_rotation_and_logout_in_the_shared_store(
 ) -> None:
     user = make_user()
     port = free_port()
-    auth = auth_server(port, keys["old_file"])
+    # The shared-store mode reads the auth server's Redis store (whatever TOKENS_TEST_STORE says).
+    auth = auth_server(port, keys["old_file"], TOKENS_TEST_STORE="redis")
     servers.append(auth)
     service = resource_service(auth, LIVENESS="store")
     servers.append(service)
@@ -179,7 +181,9 @@ def test_one_login_every_service_key_rotation_and_logout_in_the_shared_store(
         # Rotate: the auth server restarts signing with a new key, the old one retired.
         auth.stop()
         servers.remove(auth)
-        auth = auth_server(port, keys["new_file"], retired=[keys["old_file"]])
+        auth = auth_server(
+            port, keys["new_file"], retired=[keys["old_file"]], TOKENS_TEST_STORE="redis"
+        )
         servers.append(auth)
         old_access = body["access_token"]
         assert whoami(http, service, old_access).status_code == 200

@@ -140,6 +140,7 @@ def test_rates_are_read_live_from_settings(api, user, rates):
         assert attempt(api).status_code == 400
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("cache", ["redis", "database"])
 def test_throttle_counts_are_shared_by_every_worker(
     gunicorn_servers, transactional_db, make_user, cache

@@ -7,7 +7,9 @@ at `auth/v1/`, its own Redis database, no demo apps. It runs under real gunicorn
 virtualenv the wheel is installed into, so nothing of this checkout is importable there.
 
 Each step of a user's life is one test against that server; add a step as another test
-function that takes `site` (a `WheelSite`) and logs in with `site.login()`.
+function that takes `site` (a `WheelSite`) and logs in with `site.login()` (by email, under the
+model's USERNAME_FIELD name). Cookie steps go through `BrowserCookieClient`, whose jar applies a
+browser's path rules, so the refresh cookie must really carry the `auth/v1/` mount's path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser_cookies import BrowserCookieClient
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +132,14 @@ def test_readme_install_snippet_runs_as_pasted_with_its_imports() -> None:
     assert namespace["urlpatterns"][0].pattern.describe() == "'api/'"
     site = (SITE_SOURCE / "settings.py").read_text()
     # The throwaway site is configured by the same lines.
-    for name in ("INSTALLED_APPS +=", "REST_FRAMEWORK", "SIMPLE_JWT", "TOKENS", "CACHES"):
+    for name in (
+        "INSTALLED_APPS +=",
+        "CSRF_COOKIE_SECURE",
+        "REST_FRAMEWORK",
+        "SIMPLE_JWT",
+        "TOKENS",
+        "CACHES",
+    ):
         assert name in site
     assert namespace["REST_FRAMEWORK"]["EXCEPTION_HANDLER"] in site
 
@@ -147,9 +157,9 @@ class WheelSite:
         return httpx.Client(base_url=self.url, timeout=10, **kwargs)
 
     def login(self, client: httpx.Client, **extra: Any) -> dict[str, Any]:
-        """Log in the site's user (email as the username, the field name that works today)."""
+        """Log in the site's user, by email under its own name (the model's USERNAME_FIELD)."""
         response = client.post(
-            "/auth/v1/auth/login", json={"username": EMAIL, "password": PASSWORD, **extra}
+            "/auth/v1/auth/login", json={"email": EMAIL, "password": PASSWORD, **extra}
         )
         assert response.status_code == 200, response.text
         return response.json()
@@ -237,13 +247,31 @@ def test_the_readme_shaped_site_passes_its_system_checks(site: WheelSite) -> Non
     assert "no issues" in result.stdout
 
 
-def test_login_with_the_email_as_username_reaches_the_sites_own_view(site: WheelSite) -> None:
+def test_login_by_email_reaches_the_sites_own_view(site: WheelSite) -> None:
     with site.client() as client:
         body = site.login(client)
         me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
     assert me.json()["email"] == EMAIL
     assert len(me.json()["id"]) == 36  # the UUID primary key
+
+
+def test_login_also_takes_the_email_as_username_and_the_password_grant_too(
+    site: WheelSite,
+) -> None:
+    with site.client() as client:
+        as_username = client.post(
+            "/auth/v1/auth/login", json={"username": EMAIL, "password": PASSWORD}
+        )
+        grant = client.post(
+            "/auth/v1/auth/token",
+            data={"grant_type": "password", "username": EMAIL, "password": PASSWORD},
+        )
+        nameless = client.post("/auth/v1/auth/login", json={"password": PASSWORD})
+    assert as_username.status_code == 200, as_username.text
+    assert grant.status_code == 200, grant.text
+    assert nameless.status_code == 400
+    assert nameless.json()["errors"] == {"email": ["This field is required."]}
 
 
 def test_refresh_rotates_the_pair(site: WheelSite) -> None:
@@ -316,3 +344,62 @@ def test_errors_under_the_mount_are_json_and_translated_by_the_shipped_catalogs(
         "code": "invalid_credentials",
         "detail": "Anmeldung mit den angegebenen Zugangsdaten nicht möglich.",
     }
+
+
+def test_cookie_refresh_and_logout_work_under_auth_v1(site: WheelSite) -> None:
+    with BrowserCookieClient(site.url) as browser:
+        login = browser.post(
+            "/auth/v1/auth/login", json={"email": EMAIL, "password": PASSWORD, "use_cookie": True}
+        )
+        assert login.status_code == 200, login.text
+        assert "refresh_token" not in login.json()
+        assert "Path=/auth/v1/auth/" in login.headers["set-cookie"]
+        csrf = {"X-CSRFToken": browser.cookie("csrftoken") or ""}
+        for _ in range(2):  # each refresh sends the cookie the previous one rotated in
+            refreshed = browser.post("/auth/v1/auth/refresh", json={}, headers=csrf)
+            assert refreshed.status_code == 200, refreshed.text
+        access = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+        assert browser.get("/me", headers=access).status_code == 200
+        assert browser.post("/auth/v1/auth/logout", json={}, headers=csrf).status_code == 200
+        assert browser.cookie("refresh_token") is None  # deleted at its own path
+        gone = browser.post("/auth/v1/auth/refresh", json={}, headers=csrf)
+        assert (gone.status_code, gone.json()["code"]) == (403, "refresh_token_invalid")
+        assert browser.get("/me", headers=access).status_code == 401
+
+
+def test_password_change_at_auth_v1_keeps_the_callers_session_and_ends_the_others(
+    site: WheelSite,
+) -> None:
+    new_password = "a-new-and-long-passphrase"
+    with site.client() as client:
+        other, current = site.login(client), site.login(client)
+
+        def change(old: str, new: str) -> httpx.Response:
+            return client.post(
+                "/auth/v1/auth/password",
+                json={"old_password": old, "new_password": new},
+                headers={"Authorization": f"Bearer {current['access_token']}"},
+            )
+
+        changed = change(PASSWORD, new_password)
+        try:
+            assert changed.status_code == 200, changed.text
+            for body, status in ((current, 200), (other, 401)):
+                me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+                assert me.status_code == status
+            assert (
+                client.post(
+                    "/auth/v1/auth/refresh", json={"refresh_token": other["refresh_token"]}
+                ).json()["code"]
+                == "session_revoked"
+            )
+            old = client.post("/auth/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+            assert old.status_code == 400
+            new = client.post(
+                "/auth/v1/auth/login", json={"email": EMAIL, "password": new_password}
+            )
+            assert new.status_code == 200
+        finally:
+            # The other steps log in with the first password.
+            if changed.status_code == 200:
+                assert change(new_password, PASSWORD).status_code == 200

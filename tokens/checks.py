@@ -72,6 +72,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="tokens.E003",
             )
         )
+    replays = tokens_settings.ROTATION_MAX_REPLAYS
+    if not isinstance(replays, int) or isinstance(replays, bool) or replays < 1:
+        messages.append(
+            Error(
+                f"TOKENS['ROTATION_MAX_REPLAYS'] must be a positive integer, not {replays!r}.",
+                hint="Set it to at least the number of refreshes one client may send at once "
+                "(its tabs, threads, retries), for example 16; past it a replay ends the "
+                f"session as reuse. The default is {DEFAULTS['ROTATION_MAX_REPLAYS']}. For no "
+                "replay at all, set ROTATION_GRACE_PERIOD to timedelta(0).",
+                id="tokens.E008",
+            )
+        )
     store = store_class()
     if store is None:
         messages.append(
@@ -261,3 +273,51 @@ def check_simplejwt_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+# --- The refresh cookie's path (tokens.W020) ------------------------------------------------
+
+
+@register(Tags.urls)
+def check_refresh_cookie_path(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when `TOKENS["REFRESH_COOKIE_PATH"]` does not cover the app's refresh or logout URL.
+
+    The browser would not send the cookie there: every cookie refresh would answer 403
+    `refresh_token_invalid`. Nothing to check when the path is left to follow the mount point
+    (None), or when the app's URLs are not mounted under the `tokens` namespace.
+    """
+    configured = tokens_settings.REFRESH_COOKIE_PATH
+    if configured is None:
+        return []
+    # Imported here: the URLconf imports the views, which need the apps loaded.
+    from django.urls import NoReverseMatch, reverse
+
+    uncovered = []
+    for name in ("refresh", "logout"):
+        try:
+            url = reverse(f"tokens:{name}")
+        except NoReverseMatch:
+            continue
+        if not cookie_path_covers(str(configured), url):
+            uncovered.append(url)
+    if not uncovered:
+        return []
+    return [
+        Warning(
+            f"TOKENS['REFRESH_COOKIE_PATH'] is {configured!r}, which does not cover "
+            f"{' or '.join(uncovered)}: browsers will not send the refresh cookie there, and "
+            "every refresh through the cookie will answer 403.",
+            hint="Remove the setting (the path then follows where the app is mounted) or set it "
+            "to a prefix of those URLs.",
+            id="tokens.W020",
+        )
+    ]
+
+
+def cookie_path_covers(cookie_path: str, url_path: str) -> bool:
+    """Return whether a browser sends a cookie of `cookie_path` to `url_path` (RFC 6265 5.1.4)."""
+    if url_path == cookie_path:
+        return True
+    return url_path.startswith(cookie_path) and (
+        cookie_path.endswith("/") or url_path[len(cookie_path)] == "/"
+    )

@@ -37,7 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "USER_AGENT_MAX_LENGTH": 256,
     # Refresh-token cookie (browser clients that log in with "use_cookie": true).
     "REFRESH_COOKIE_NAME": "refresh_token",
-    "REFRESH_COOKIE_PATH": "/api/auth/",
+    # None: the URL path where the site mounted the app's refresh and logout views (`/api/auth/`
+    # for the app included at `api/`), so the browser sends the cookie to them and nowhere else.
+    "REFRESH_COOKIE_PATH": None,
     "REFRESH_COOKIE_DOMAIN": None,
     "REFRESH_COOKIE_SAMESITE": "Lax",
     # None: Secure unless the request is plain HTTP while DEBUG is on.

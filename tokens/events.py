@@ -49,9 +49,15 @@ def publish_sessions_ended(user_id: str, session_ids: Iterable[str], reason: str
     ended = list(session_ids)
     if not channel or not ended:
         return
+    alias = tokens_settings.EVENTS_CACHE_ALIAS or tokens_settings.CACHE_ALIAS
     try:
-        alias = tokens_settings.EVENTS_CACHE_ALIAS or tokens_settings.CACHE_ALIAS
-        get_redis_connection(alias).publish(channel, session_ended_payload(user_id, ended, reason))
+        client = get_redis_connection(alias)
+    except NotImplementedError:
+        # Not a django-redis cache (a database-store site without Redis): nowhere to publish.
+        logger.debug("Cache %r is not a Redis cache: session-ended events are off.", alias)
+        return
+    try:
+        client.publish(channel, session_ended_payload(user_id, ended, reason))
     except Exception:
         # The sessions have ended in the store already; only the other services' early notice
         # is lost (they see the session gone on their next check).

@@ -47,7 +47,7 @@ def end_sessions_before_change(sender: Any, instance: Any, **kwargs: Any) -> Non
     # AbstractBaseUser.set_password() keeps the raw password in `_password` until save() has
     # finished, so a password change is visible here whatever path made it.
     elif getattr(instance, "_password", None) is not None:
-        reason, keep = "password_change", instance.__dict__.get(services.KEEP_SESSION_ATTR)
+        reason, keep = "password_change", services.kept_session(instance)
     else:
         return
     services.end_all_sessions(services.user_key(instance), reason=reason, keep=keep)
@@ -57,7 +57,6 @@ def end_sessions_before_change(sender: Any, instance: Any, **kwargs: Any) -> Non
 def end_sessions_after_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     """Once the change is committed, end the sessions again (best-effort)."""
     instance.__dict__[_WAS_ACTIVE_ATTR] = instance.is_active
-    instance.__dict__.pop(services.KEEP_SESSION_ATTR, None)
     _repeat_after_commit(instance, kwargs.get("using"))
 
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -37,11 +40,12 @@ class UsernameField(serializers.CharField):
 
     DRF's CharField trims whitespace (Unicode spaces too) and turns a JSON number into a
     string; then the user model's own `normalize_username()` (NFKC), as Django's login form
-    does. The login throttle counts by this same value (`tokens.throttling`).
+    does. At most as long as the user model's USERNAME_FIELD allows (150 when it sets no
+    limit). The login throttle counts by this same value (`tokens.throttling`).
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 150)
+        kwargs.setdefault("max_length", login_name_max_length())
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
@@ -49,8 +53,105 @@ class UsernameField(serializers.CharField):
         return str(get_user_model().normalize_username(value))
 
 
-class LoginSerializer(serializers.Serializer):
-    username = UsernameField()
+# Fields of the login and token requests: a user model whose USERNAME_FIELD is one of these
+# names logs in as `username` only.
+_CREDENTIAL_FIELDS = frozenset(
+    {"username", "password", "use_cookie", "grant_type", "refresh_token", "client_id", "scope"}
+)
+
+
+def login_name_field() -> str | None:
+    """Return the name the login endpoints accept besides `username`, or None.
+
+    That is the user model's USERNAME_FIELD (`email` for a model that logs in by email), read
+    at call time so that it follows AUTH_USER_MODEL.
+    """
+    name = str(get_user_model().USERNAME_FIELD)
+    return None if name in _CREDENTIAL_FIELDS else name
+
+
+def login_name_max_length() -> int:
+    """Return the longest login name the user model's USERNAME_FIELD stores (150 if unbounded)."""
+    model = get_user_model()
+    try:
+        limit = getattr(model._meta.get_field(model.USERNAME_FIELD), "max_length", None)
+    except FieldDoesNotExist:
+        limit = None
+    return limit if isinstance(limit, int) and limit > 0 else 150
+
+
+def login_name(data: Any) -> Any:
+    """Return the raw login name of a login or token request body, as its serializer reads it.
+
+    The USERNAME_FIELD name when the body has it, else `username`. A body with both is
+    refused by the serializer unless they agree, so this is the name a password is checked
+    for (the login throttle counts it).
+    """
+    if not hasattr(data, "get"):
+        return None
+    name = login_name_field()
+    if name is not None and name in data:
+        return data.get(name)
+    return data.get("username")
+
+
+class LoginNameMixin(serializers.Serializer):
+    """Take the login name as `username` or under the user model's USERNAME_FIELD name.
+
+    A site whose users log in by email accepts `{"email": ...}` as well as `{"username": ...}`;
+    either way `validated_data["username"]` holds it, as Django's `authenticate(username=...)`
+    takes it (the model backend looks it up by USERNAME_FIELD).
+    """
+
+    # Whether the request must name a user (the login endpoint) or may not (the token
+    # endpoint, whose refresh_token grant has none).
+    login_name_required = True
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields: dict[str, serializers.Field] = {}
+        name = login_name_field()
+        if name is None:
+            fields["username"] = UsernameField(required=self.login_name_required)
+        else:
+            fields[name] = UsernameField(
+                required=False,
+                help_text=_("The user's %(field)s. It may be sent as username instead.")
+                % {"field": name},
+            )
+            fields["username"] = UsernameField(
+                required=False,
+                help_text=_("The user's %(field)s, under the name username.") % {"field": name},
+            )
+        fields.update(super().get_fields())
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        name = login_name_field()
+        if name is None:
+            return attrs
+        value = attrs.pop(name, None)
+        alias = attrs.get("username")
+        if value is not None and alias is not None and value != alias:
+            raise serializers.ValidationError(
+                {
+                    name: [
+                        _("Give %(field)s or username, not two different names.") % {"field": name}
+                    ]
+                },
+                code="invalid",
+            )
+        if value is not None:
+            attrs["username"] = value
+        if self.login_name_required and "username" not in attrs:
+            raise serializers.ValidationError(
+                {name: [serializers.Field.default_error_messages["required"]]}, code="required"
+            )
+        return attrs
+
+
+class LoginSerializer(LoginNameMixin):
+    """A login: the user's name, under the user model's USERNAME_FIELD name or as `username`."""
+
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     use_cookie = serializers.BooleanField(
         default=False,
@@ -99,15 +200,46 @@ class RevokeSerializer(serializers.Serializer):
     )
 
 
-class OAuthTokenRequestSerializer(serializers.Serializer):
-    """RFC 6749 token request (password and refresh_token grants)."""
+class OAuthTokenRequestSerializer(LoginNameMixin):
+    """RFC 6749 token request (password and refresh_token grants).
+
+    The password grant's `username` is the user model's USERNAME_FIELD value (the email, for a
+    model that logs in by email); that name is accepted in its place, as on the login endpoint.
+    """
+
+    login_name_required = False
 
     grant_type = serializers.CharField(max_length=64)
-    username = UsernameField(required=False)
     password = serializers.CharField(max_length=4096, required=False, trim_whitespace=False)
     refresh_token = TokenField(required=False)
     client_id = serializers.CharField(max_length=255, required=False)
     scope = serializers.CharField(max_length=1024, required=False)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    """The current password, and a new one that passes the site's password validators.
+
+    The current password is checked only once the new one is valid (`validate()` runs after the
+    fields), so an invalid new password answers the same whether the old one was right or not.
+    The view passes the user in the context (`{"user": request.user}`).
+    """
+
+    old_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+    def validate_new_password(self, value: str) -> str:
+        try:
+            validate_password(value, self.context["user"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages), code="weak_password") from exc
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not self.context["user"].check_password(attrs["old_password"]):
+            raise serializers.ValidationError(
+                {"old_password": [_("The current password is wrong.")]}, code="wrong_password"
+            )
+        return attrs
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -12,7 +12,9 @@ import math
 import secrets
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +49,11 @@ from .tokens import (
 security_logger = logging.getLogger("django.security.tokens")
 logger = logging.getLogger("tokens")
 
-# Set on a user instance to name the session a password change keeps (see change_password()).
-KEEP_SESSION_ATTR = "_tokens_keep_session"
+# The session a password change keeps while change_password() saves the user:
+# (user model label, user key, session id). Read by the pre_save receiver through kept_session().
+_keep_session: ContextVar[tuple[str, str, str] | None] = ContextVar(
+    "tokens_keep_session", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,19 @@ def _client_meta(request: HttpRequest | None) -> tuple[str, str]:
     return ip[:45], agent[: tokens_settings.USER_AGENT_MAX_LENGTH]
 
 
+def new_session_id() -> str:
+    """Return a new random session id: 16 URL-safe characters (96 bits), never starting with "-".
+
+    An id that starts with "-" reads as an option on a command line
+    (`manage.py tokens_revoke USER --session -abc`), so such draws are thrown away and drawn
+    again: the ids left are still uniformly random among the rest.
+    """
+    while True:
+        session_id = secrets.token_urlsafe(12)
+        if not session_id.startswith("-"):
+            return session_id
+
+
 def login(
     user: Any, *, request: HttpRequest | None = None, started_at: float | None = None
 ) -> TokenPair:
@@ -108,7 +126,7 @@ def login(
     issued = int(now)
     refresh_lifetime = int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME))
     expires = min(issued + refresh_lifetime, issued + tokens_settings.max_age_seconds)
-    session_id = secrets.token_urlsafe(12)
+    session_id = new_session_id()
     claim = _user_claim(user)
     refresh = mint_refresh(claim, session_id, jti=new_jti(), issued_at=issued, expires_at=expires)
     ip, agent = _client_meta(request)
@@ -528,14 +546,47 @@ def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[
 def change_password(user: Any, new_password: str, *, keep_session: str | None) -> None:
     """Set a new password and end every session of the user but `keep_session`.
 
-    The session-ending itself happens in the pre_save receiver (`tokens.receivers`), as for
-    every other path that changes a password; this only tells it which session to keep. If the
-    store is unavailable, `StoreUnavailable` propagates and the password is not changed.
+    This is the public helper for a site's own password views. The sessions end in the
+    pre_save receiver (`tokens.receivers`), as for every other path that changes a password,
+    before the new password is written: if the store is unavailable, `StoreUnavailable`
+    propagates and the password is not changed. `keep_session` (the caller's session id, for
+    example `request.auth.session_id`; None ends them all) is handed to that receiver for the
+    duration of this save only, for this user only.
     """
-    # setattr, not __dict__: a lazy request.user (tokens.authentication.LazyUser) passes it on.
-    setattr(user, KEEP_SESSION_ATTR, keep_session)
     user.set_password(new_password)
-    user.save()
+    if keep_session is None:
+        user.save()
+        return
+    with _keeping(user, keep_session):
+        user.save()
+
+
+@contextmanager
+def _keeping(user: Any, session_id: str) -> Iterator[None]:
+    handoff = _keep_session.set((_model_label(user), user_key(user), session_id))
+    try:
+        yield
+    finally:
+        _keep_session.reset(handoff)
+
+
+def kept_session(user: Any) -> str | None:
+    """Return the session `change_password()` keeps while it saves this user, else None.
+
+    For the receiver that ends the user's sessions before a password change is saved.
+    """
+    keeping = _keep_session.get()
+    if keeping is None:
+        return None
+    label, key, session_id = keeping
+    if _model_label(user) != label or user_key(user) != key:
+        return None
+    return session_id
+
+
+def _model_label(user: Any) -> str:
+    # `__class__`, not type(): request.user may be a lazy user (tokens.authentication.LazyUser).
+    return str(user.__class__._meta.concrete_model._meta.label_lower)
 
 
 def end_all_sessions_again(user_id: str, *, reason: str, keep: str | None = None) -> None:

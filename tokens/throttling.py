@@ -41,7 +41,7 @@ from rest_framework.views import APIView
 
 from .conf import tokens_settings
 from .exceptions import StoreUnavailable
-from .serializers import UsernameField
+from .serializers import UsernameField, login_name
 
 logger = logging.getLogger(__name__)
 
@@ -219,12 +219,16 @@ class LoginAddressThrottle(PasswordAttemptThrottle):
 
 
 class LoginUsernameThrottle(PasswordAttemptThrottle):
-    """Limit password attempts per username, whichever addresses they come from."""
+    """Limit password attempts per username, whichever addresses they come from.
+
+    The username is the one the request's password is checked for: under the user model's
+    USERNAME_FIELD name (`email`) or as `username` (`tokens.serializers.login_name`).
+    """
 
     scope = USERNAME_SCOPE
 
     def value(self, request: Request) -> str | None:
-        return username_value(_data(request).get("username"))
+        return username_value(login_name(_data(request)))
 
 
 LOGIN_THROTTLES = [LoginAddressThrottle, LoginUsernameThrottle]

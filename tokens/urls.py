@@ -1,4 +1,8 @@
-"""URLs of the tokens app; include them under `api/`: `path("api/", include("tokens.urls"))`."""
+"""URLs of the tokens app; include them anywhere: `path("api/", include("tokens.urls"))`.
+
+Every path is under `auth/`; the refresh cookie's path follows the mount point
+(`tokens.views.refresh_cookie_path`).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ urlpatterns = [
     path("auth/revoke", views.RevokeView.as_view(), name="revoke"),
     path("auth/logout", views.LogoutView.as_view(), name="logout"),
     path("auth/logout-all", views.LogoutAllView.as_view(), name="logout-all"),
+    path("auth/password", views.PasswordChangeView.as_view(), name="password"),
     path("auth/sessions", views.SessionListView.as_view(), name="sessions"),
     path("auth/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
     path("auth/jwks", views_oauth.JWKSView.as_view(), name="jwks"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import posixpath
 import time
 from typing import Any
 
@@ -9,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -26,6 +29,8 @@ from .exceptions import (
     CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
+    LoginInterrupted,
+    LoginInterruptedError,
     RefreshTokenError,
     ServiceUnavailable,
     SessionNotFound,
@@ -43,13 +48,14 @@ from .serializers import (
     LogoutSerializer,
     OAuthErrorSerializer,
     OAuthTokenRequestSerializer,
+    PasswordChangeSerializer,
     RefreshSerializer,
     RevokeSerializer,
     SessionSerializer,
     TokenPairSerializer,
     refresh_token_in,
 )
-from .throttling import LOGIN_THROTTLES
+from .throttling import LOGIN_THROTTLES, check_password_budget
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -69,7 +75,7 @@ def cookie_token_response(request: Request, pair: services.TokenPair) -> Respons
         tokens_settings.REFRESH_COOKIE_NAME,
         pair.refresh_token,
         max_age=pair.refresh_expires_in,
-        path=tokens_settings.REFRESH_COOKIE_PATH,
+        path=refresh_cookie_path(request),
         domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
         secure=secure,
         httponly=True,
@@ -80,13 +86,61 @@ def cookie_token_response(request: Request, pair: services.TokenPair) -> Respons
     return response
 
 
+# The views that read the refresh cookie (refresh, logout) or delete it (logout-all): the
+# cookie's default path is the longest one that covers all of them.
+COOKIE_VIEWS = ("refresh", "logout", "logout-all")
+
+
+def mounted_cookie_path(namespace: str = "tokens") -> str | None:
+    """Return the URL path under which the app's cookie views are mounted, or None if they are not.
+
+    That is the common directory of `COOKIE_VIEWS` as `reverse()` gives them under `namespace`
+    (the script prefix included): `/api/auth/` for the app included at `api/`, `/auth/v1/auth/`
+    at `auth/v1/`.
+    """
+    return _mounted_cookie_path(
+        get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), namespace
+    )
+
+
+# Reversing three names costs about 0.1 ms; a URLconf's paths do not change while it is loaded
+# (Django caches its resolver the same way), so each answer is kept per URLconf and prefix.
+@functools.lru_cache(maxsize=64)
+def _mounted_cookie_path(urlconf: Any, script_prefix: str, namespace: str) -> str | None:
+    try:
+        paths = [reverse(f"{namespace}:{name}", urlconf=urlconf) for name in COOKIE_VIEWS]
+    except NoReverseMatch:
+        return None
+    # The common directory, "/"-terminated: a cookie of path /api/auth/ is sent to
+    # /api/auth/refresh but not to /api/authx (RFC 6265 5.1.4).
+    return posixpath.commonpath(paths).rstrip("/") + "/"
+
+
+def refresh_cookie_path(request: Request) -> str:
+    """Return the refresh cookie's path: `TOKENS["REFRESH_COOKIE_PATH"]`, else where it is used.
+
+    By default the path follows where the site mounted the app: the instance of `tokens.urls`
+    this request came through (`mounted_cookie_path()`). Views wired up outside `tokens.urls`
+    fall back to the default instance, then to `/`.
+    """
+    configured = tokens_settings.REFRESH_COOKIE_PATH
+    if configured is not None:
+        return str(configured)
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.app_names and match.app_names[-1] == "tokens":
+        mounted = mounted_cookie_path(match.namespace)
+        if mounted is not None:
+            return mounted
+    return mounted_cookie_path() or "/"
+
+
 def delete_refresh_cookie(request: Request, response: Response) -> None:
     """Expire the refresh-token cookie on the client, if the request carried one."""
     if tokens_settings.REFRESH_COOKIE_NAME not in request.COOKIES:
         return
     response.delete_cookie(
         tokens_settings.REFRESH_COOKIE_NAME,
-        path=tokens_settings.REFRESH_COOKIE_PATH,
+        path=refresh_cookie_path(request),
         domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
         samesite=tokens_settings.REFRESH_COOKIE_SAMESITE,
     )
@@ -209,7 +263,10 @@ class OAuthTokenView(PublicView):
                 OAuthErrorSerializer,
                 description="error: invalid_request, invalid_grant, unsupported_grant_type",
             ),
-            409: OpenApiResponse(ErrorSerializer, description="login_interrupted: log in again"),
+            409: OpenApiResponse(
+                OAuthErrorSerializer,
+                description="login_interrupted (error: invalid_grant): log in again",
+            ),
             429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
             503: OpenApiResponse(ErrorSerializer, description="store_unavailable"),
         },
@@ -231,9 +288,13 @@ class OAuthTokenView(PublicView):
                 user = check_credentials(request, fields["username"], fields["password"])
             except InvalidCredentials as exc:
                 raise InvalidCredentials(error="invalid_grant") from exc
-            return token_response(
-                services.login(user, request=request._request, started_at=started)
-            )
+            try:
+                pair = services.login(user, request=request._request, started_at=started)
+            except LoginInterrupted as exc:
+                # The credentials it checked may no longer hold: an invalid grant (RFC 6749
+                # §5.2), still 409 login_interrupted like the login endpoint.
+                raise LoginInterruptedError(error="invalid_grant") from exc
+            return token_response(pair)
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
                 raise InvalidRequest(_("refresh_token is required."), error="invalid_request")
@@ -252,11 +313,14 @@ class OAuthTokenView(PublicView):
         )
 
     def handle_exception(self, exc: Exception) -> Response:
-        # RFC 6749 §5.2: every 400 from this endpoint names an `error`.
+        # RFC 6749 §5.2: every 400 from this endpoint names an `error`, and every `error` comes
+        # with its `error_description`.
         response = super().handle_exception(exc)
-        if response.status_code == status.HTTP_400_BAD_REQUEST and isinstance(response.data, dict):
-            response.data.setdefault("error", "invalid_request")
-            response.data.setdefault("error_description", response.data.get("detail", ""))
+        if isinstance(response.data, dict):
+            if response.status_code == status.HTTP_400_BAD_REQUEST:
+                response.data.setdefault("error", "invalid_request")
+            if "error" in response.data:
+                response.data.setdefault("error_description", response.data.get("detail", ""))
         return response
 
 
@@ -393,3 +457,45 @@ class LogoutAllView(APIView):
         )
         delete_refresh_cookie(request, response)
         return response
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password; every other session ends, this one stays signed in.
+
+    Throttled like a login: each attempt draws on the user's per-username budget of password
+    checks before the old password is checked (`tokens.throttling.check_password_budget`), so
+    a stolen access token does not buy unlimited guesses.
+    """
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={
+            200: DetailSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="invalid_request (errors: old_password when it is wrong, "
+                "new_password when the site's password validators refuse it)",
+            ),
+            401: OpenApiResponse(ErrorSerializer, description="not_authenticated, access_token_*"),
+            429: OpenApiResponse(ErrorSerializer, description="throttled (see Retry-After)"),
+            503: OpenApiResponse(
+                ErrorSerializer, description="store_unavailable: the password was not changed"
+            ),
+        },
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        # Past the user's budget nothing is checked, so nothing is told. A body without an old
+        # password checks none and costs nothing.
+        if hasattr(request.data, "get") and "old_password" in request.data:
+            check_password_budget(request.user)
+        data = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+        data.is_valid(raise_exception=True)
+        services.change_password(
+            request.user,
+            data.validated_data["new_password"],
+            keep_session=request.auth.session_id,  # type: ignore[union-attr]
+        )
+        return Response(
+            {"detail": _("Password changed. Other sessions have been ended.")}, headers=NO_STORE
+        )

@@ -28,6 +28,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
 ]
 
+# The README's line: the refresh cookie is Secure, so its CSRF partner must be too (tokens.W003).
+CSRF_COOKIE_SECURE = True
+
 ROOT_URLCONF = "wheel_site.urls"
 WSGI_APPLICATION = "wheel_site.wsgi.application"
 DATABASES = {

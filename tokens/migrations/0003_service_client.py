@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tokens", "0001_initial"),
+        ("tokens", "0002_database_store"),
     ]
 
     operations = [

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -155,17 +156,159 @@ def _available() -> Iterator[None]:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _deadline_ms(client: Any, now: float) -> int:
-    """Return when the client gives up waiting for a reply (ms on this clock), or 0 for never.
+# A clock difference, or a change of it, worth a WARNING: deadlines follow Redis' clock
+# whatever it is, but an operator wants to know that a server's clock is off.
+CLOCK_WARNING_MS = 250
 
-    A script that Redis only gets to after it (stalled: a slow command, DEBUG SLEEP, a fork)
-    applies nothing, so the 503 the caller answered costs the client nothing.
-    """
+
+def _socket_timeout(client: Any) -> float:
+    """Return how long the client waits for a reply (s), or 0 if it waits for ever."""
     pool = getattr(client, "connection_pool", None)
-    timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
-    if not timeout:
-        return 0
-    return math.ceil((now + float(timeout)) * 1000)
+    return float(getattr(pool, "connection_kwargs", {}).get("socket_timeout") or 0)
+
+
+def _target(client: Any) -> Hashable:
+    # Which Redis a client talks to: its address, or its pool when that names none (Sentinel).
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    address = (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"))
+    return address if address != (None, None, None) else ("pool", id(pool))
+
+
+class RedisClock:
+    """Redis' clock as this process sees it: a script's deadline is set on Redis' own clock.
+
+    A script that Redis only gets to after the client gave up waiting (its socket timeout)
+    must apply nothing: it carries that moment, and compares it with Redis' `TIME`. The
+    moment is computed on Redis' clock, so clocks that disagree (this server's and Redis') stop
+    nothing, and a stalled Redis still applies nothing.
+
+    For each Redis (host, port, socket path) it keeps the offset from `monotonic()` (ms) to
+    Redis' time, learned from one `TIME` call the first time, then followed on every script
+    reply, which carries Redis' time as the script ran. The offset kept is a lower bound (at a
+    reply's arrival Redis' time is at least the time it reported), so a deadline computed from
+    it is never later than the moment the client gives up. If Redis' clock steps (an NTP step,
+    a failover to another Redis): back, a reply shows the offset too high and it is lowered at
+    once; forward, a script is refused as late although the client was still waiting, and the
+    caller learns the new offset from that reply and runs it once more. Each change of more
+    than `CLOCK_WARNING_MS`, and a wall clock that disagrees with Redis' by more, is logged
+    once at WARNING on `tokens.store`.
+
+    `monotonic` and `wall` are the clocks it reads (`time.monotonic`, `time.time`); tests
+    replace `tokens.stores.redis.redis_clock` with one whose clocks are offset, to see a Redis
+    whose clock disagrees with this server's.
+    """
+
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.monotonic = monotonic
+        self.wall = wall
+        self._offsets: dict[Hashable, float] = {}
+        self._lock = threading.Lock()
+
+    def offset_ms(self, client: Any) -> float:
+        """Return Redis' time minus `monotonic()`, in ms (asking Redis the first time)."""
+        offset = self._offsets.get(_target(client))
+        if offset is not None:
+            return offset
+        wall_sent, sent = self.wall(), self.monotonic()
+        seconds, micros = client.time()
+        received, wall_received = self.monotonic(), self.wall()
+        redis_ms = seconds * 1000 + micros // 1000
+        # Where Redis' clock stands against this server's, as well as one call can tell.
+        skew = redis_ms - (wall_sent + wall_received) * 500
+        if abs(skew) > CLOCK_WARNING_MS:
+            logger.warning(
+                "Redis' clock is %.1f s %s this server's: the session scripts' deadlines "
+                "follow Redis' clock, but check that both keep time (NTP).",
+                abs(skew) / 1000,
+                "ahead of" if skew > 0 else "behind",
+            )
+        return self.observe(client, redis_ms, sent, received)
+
+    def observe(self, client: Any, redis_ms: int, sent: float, received: float) -> float:
+        """Follow Redis' clock from a reply: it read `redis_ms` between `sent` and `received`.
+
+        Return the offset kept (ms).
+        """
+        key = _target(client)
+        low = redis_ms - received * 1000
+        high = redis_ms + 1 - sent * 1000  # + 1: Redis' time is cut to the ms
+        with self._lock:
+            known = self._offsets.get(key)
+            if known is not None and low <= known <= high:
+                return known
+            # Unknown, or a tighter lower bound, or too high (Redis' clock went back).
+            self._offsets[key] = low
+        if known is not None and abs(low - known) > CLOCK_WARNING_MS:
+            logger.warning(
+                "Redis' clock moved %+.1f s against this server's (a clock step, or another "
+                "Redis behind the same address); the session scripts' deadlines follow it.",
+                (low - known) / 1000,
+            )
+        return low
+
+
+# The one RedisClock of this process (each process learns its own offsets).
+redis_clock = RedisClock()
+
+
+def _run_session_script(
+    client: Any,
+    name: str,
+    keys: list[str],
+    args: list[Any],
+    *,
+    alongside: Callable[[], None] | None = None,
+    rerun_is_safe: bool = False,
+) -> list[Any]:
+    """Run a session script with the caller's deadline as its last argument; return its reply.
+
+    The reply is `[status, Redis' time (ms), ...]`. With a socket timeout, the deadline is the
+    moment the client gives up, on Redis' clock (`RedisClock`); without one there is none (0).
+    A `late` reply (nothing applied) read before the socket timeout ran out means Redis' clock
+    stepped forward, not a stall: the new offset is learned and the script runs once more.
+    Otherwise `late` raises `StoreUnavailable`. `alongside` and `rerun_is_safe` are as in
+    `_run_alongside()`.
+    """
+    script = _script(name, client)
+    timeout = _socket_timeout(client)
+    clock = redis_clock
+    for attempt in (1, 2):
+        offset = clock.offset_ms(client) if timeout else 0.0
+        sent = clock.monotonic()
+        deadline = math.floor(offset + (sent + timeout) * 1000) if timeout else 0
+        call_args = [*args, deadline]
+        if alongside is None:
+            reply: list[Any] = script(keys=keys, args=call_args, client=client)
+        else:
+            reply = _run_alongside(
+                client, script, keys, call_args, alongside, rerun_is_safe=rerun_is_safe
+            )
+            alongside = None  # it ran; a rerun runs the script alone
+        if not timeout:
+            return reply
+        received = clock.monotonic()
+        clock.observe(client, int(reply[1]), sent, received)
+        if _decode(reply[0]) != "late":
+            return reply
+        if received - sent >= timeout:
+            raise _late("it was stalled: the site had already answered 503")
+        if attempt == 2:
+            raise _late("twice, although the site was still waiting: is Redis' clock jumping?")
+    raise AssertionError("unreachable")
+
+
+def _late(why: str) -> StoreUnavailable:
+    logger.error(
+        "Session store unavailable: Redis ran a script after the caller's deadline (%s); "
+        "nothing was applied.",
+        why,
+    )
+    return StoreUnavailable("Redis answered after the caller's deadline")
 
 
 def _decode(value: bytes | str) -> str:
@@ -230,7 +373,7 @@ def _encode(record: SessionRecord) -> bytes:
             _b36(_ms(record.last_used_at)),
             _b36(record.expires_at),
             _b36(_ms(record.created_at)),
-            _b36(record.replays),
+            "r" + _b36(record.replays),
             record.ip.replace("|", ""),
         ]
     )
@@ -241,38 +384,51 @@ def _encode(record: SessionRecord) -> bytes:
 # array) never passes, whatever its user agent holds.
 _TOKEN_ID = re.compile(rb"[A-Za-z0-9_-]+")
 _BASE36 = re.compile(rb"[0-9a-z]+")
+_REPLAYS = re.compile(rb"r[0-9a-z]+")
 
 
-def _fields(raw: bytes | str, count: int) -> list[bytes] | None:
-    """Return the first `count` (7 or 8) fields and the rest, or None if not this format."""
-    parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", count)
-    if len(parts) != count + 1 or not _TOKEN_ID.fullmatch(parts[0]):
+def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes] | None:
+    """Return fields 1-6, the replay count, the ip and the packed agent of a stored record.
+
+    Return None if `raw` is not a record this version reads. A record of the previous release
+    (0.2) has no replay field: its 7th field is the ip, never "r" and base-36 digits (an
+    address holds "." or ":", or is empty). It reads as a record with 0 replays, like
+    record.lua's parse().
+    """
+    parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", 7)
+    if len(parts) != 8 or not _TOKEN_ID.fullmatch(parts[0]):
         return None
     if parts[1] and not _TOKEN_ID.fullmatch(parts[1]):
         return None
-    if not all(_BASE36.fullmatch(part) for part in parts[2:7]):
+    if not all(_BASE36.fullmatch(part) for part in parts[2:6]):
         return None
-    return parts
+    if not _REPLAYS.fullmatch(parts[6]):
+        return parts[:6], 0, parts[6], parts[7]  # 0.2
+    ip, bar, agent = parts[7].partition(b"|")
+    if not bar:
+        return None
+    return parts[:6], int(parts[6][1:], 36), ip, agent
 
 
 def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | None:
-    """Return the record stored as `raw`, or None if it is not in this version's format."""
-    parts = _fields(raw, 8)
-    if parts is None:
+    """Return the record stored as `raw`, or None if it is not in a format this version reads."""
+    fields = _fields(raw)
+    if fields is None:
         return None
+    head, replays, ip, agent = fields
     try:
-        cur_jti, prev_jti, ip = parts[0].decode(), parts[1].decode(), parts[7].decode()
+        cur_jti, prev_jti, address = head[0].decode(), head[1].decode(), ip.decode()
     except UnicodeDecodeError:
         return None
-    grace_until, used, expires, created, replays = (int(part, 36) for part in parts[2:7])
+    grace_until, used, expires, created = (int(part, 36) for part in head[2:6])
     return SessionRecord(
         session_id=session_id,
         user_id=user_id,
         created_at=created / 1000,
         last_used_at=used / 1000,
         expires_at=expires,
-        ip=ip,
-        user_agent=_unpack_agent(parts[8]),
+        ip=address,
+        user_agent=_unpack_agent(agent),
         current_jti=cur_jti,
         previous_jti=prev_jti,
         grace_until=grace_until / 1000,
@@ -281,19 +437,9 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
 
 
 def _expires_at(raw: bytes | str) -> int:
-    """Return a stored record's expiry cheaply, or 0 if it is not in this version's format."""
-    parts = _fields(raw, 7)
-    return 0 if parts is None else int(parts[4], 36)
-
-
-def _late() -> StoreUnavailable:
-    # Only seen when the caller is still waiting although Redis ran the script after the
-    # deadline: its clock and Redis' disagree by more than the socket timeout.
-    logger.error(
-        "Session store unavailable: Redis ran a script after the caller's deadline; check that "
-        "this server's clock agrees with Redis' (TIME)."
-    )
-    return StoreUnavailable("Redis answered after the caller's deadline")
+    """Return a stored record's expiry cheaply, or 0 if it is not in a format this version reads."""
+    fields = _fields(raw)
+    return 0 if fields is None else int(fields[0][4], 36)
 
 
 class RedisStore(BaseStore):
@@ -327,23 +473,20 @@ class RedisStore(BaseStore):
         client = self.redis
         created = record.created_at
         with _available():
-            result = _script("create", client)(
-                keys=[self.user_key(record.user_id), self.ended_key(record.user_id)],
-                args=[
+            result = _run_session_script(
+                client,
+                "create",
+                [self.user_key(record.user_id), self.ended_key(record.user_id)],
+                [
                     record.session_id,
                     _encode(record),
                     created,
                     max_sessions or 0,
                     record.expires_at,
                     0 if started_at is None else _ms(started_at),
-                    _deadline_ms(client, time.time()),
                 ],
-                client=client,
             )
-            status = _decode(result[0])
-            if status == "late":
-                raise _late()
-            if status == "refused":
+            if _decode(result[0]) == "refused":
                 raise LoginInterrupted()
             # The admin index lives in its own key (another Cluster slot), so it is written
             # beside the script rather than inside it.
@@ -356,7 +499,7 @@ class RedisStore(BaseStore):
             # No session outlives max_age, so neither need the index once logins stop.
             pipe.expire(self.index_key, max_age)
             pipe.execute()
-        return [_decode(sid) for sid in result[1:]]
+        return [_decode(sid) for sid in result[2:]]
 
     def rotate(
         self,
@@ -375,28 +518,20 @@ class RedisStore(BaseStore):
         if max_replays is None:
             max_replays = tokens_settings.ROTATION_MAX_REPLAYS
         with _available():
-            client = self.redis
-            keys = [self.user_key(user_id)]
-            args: list[Any] = [
-                *(session_id, presented_jti, now, new_jti, lifetime, grace, max_age),
-                max_replays,
-                _deadline_ms(client, time.time()),
-            ]
-            script = _script("rotate", client)
-            if alongside is None:
-                result = script(keys=keys, args=args, client=client)
-            else:
-                result = _run_alongside(
-                    client, script, keys, args, alongside, rerun_is_safe=grace > 0
-                )
+            result = _run_session_script(
+                self.redis,
+                "rotate",
+                [self.user_key(user_id)],
+                [*(session_id, presented_jti, now, new_jti, lifetime, grace, max_age), max_replays],
+                alongside=alongside,
+                rerun_is_safe=grace > 0,
+            )
         outcome: Outcome = _decode(result[0])  # type: ignore[assignment]
-        if outcome == "late":
-            raise _late()
         if outcome == "grace":
-            replays = int(result[4])
-            return Rotation(outcome, _decode(result[1]), int(result[2]), int(result[3]), replays)
+            replays = int(result[5])
+            return Rotation(outcome, _decode(result[2]), int(result[3]), int(result[4]), replays)
         if outcome == "rotated":
-            return Rotation(outcome, _decode(result[1]), int(result[2]), int(result[3]))
+            return Rotation(outcome, _decode(result[2]), int(result[3]), int(result[4]))
         return Rotation(outcome)
 
     def is_live(self, user_id: str, session_id: str, now: float) -> bool:

@@ -1,4 +1,8 @@
-"""`manage.py tokens_revoke USERNAME [--session ID]`: end one or all of a user's sessions."""
+"""`manage.py tokens_revoke USERNAME [--session=ID]`: end one or all of a user's sessions.
+
+Write `--session=ID` with the equals sign: a session id made by an earlier version may start
+with "-", which `--session -abc` would read as another option (new ids never do).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--session",
             metavar="ID",
-            help="End only this session (see `tokens_sessions USERNAME` for the ids).",
+            help="End only this session (see `tokens_sessions USERNAME` for the ids). Write "
+            "--session=ID: an id that starts with '-' needs the '='.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

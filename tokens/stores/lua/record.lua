@@ -4,12 +4,16 @@
 --   1 current jti, 2 the first PREVIOUS_JTI_LENGTH characters of the previous jti ('' before
 --   the first rotation),
 --   3 grace_until (ms), 4 last_used (ms; the current refresh token's iat is its whole second),
---   5 expires (s), 6 created (ms), 7 replays of the previous jti since the last rotation,
---   8 ip, 9 user agent (raw-deflated, may hold any byte).
--- Numbers are base 36. parse() returns fields 1-7 (numbers decoded) and the record from field 8
--- on, which every write carries along untouched.
+--   5 expires (s), 6 created (ms), 7 'r' and the replays of the previous jti since the last
+--   rotation, 8 ip, 9 user agent (raw-deflated, may hold any byte).
+-- Numbers are base 36. The previous release (0.2) wrote the same record without field 7: its
+-- 7th field is the ip, which is never 'r' and base-36 digits (an address holds '.' or ':', or
+-- is empty), so the 'r' tells the two apart. parse() reads a 0.2 record as one with 0 replays
+-- (the sessions of users who logged in before an upgrade go on), and every write stores this
+-- format. parse() returns fields 1-7 (numbers decoded) and the record from the ip on, which
+-- every write carries along untouched.
 local function parse(raw)
-  local fields, pos, tail = {}, 1, nil
+  local fields, pos = {}, 1
   for i = 1, 7 do
     local bar = string.find(raw, '|', pos, true)
     if not bar then
@@ -18,17 +22,27 @@ local function parse(raw)
     fields[i] = string.sub(raw, pos, bar - 1)
     pos = bar + 1
   end
-  tail = string.sub(raw, pos)
-  -- Strictly this layout: a record of another format (an old JSON array, or the 8-field
-  -- record before the replay count, whose field 7 is an address) never passes.
+  -- Strictly this layout: a record of another format (an old JSON array) never passes.
   if not string.find(fields[1], '^[%w_-]+$') or not string.find(fields[2], '^[%w_-]*$') then
     return nil
   end
-  for i = 3, 7 do
+  for i = 3, 6 do
     if not string.find(fields[i], '^[0-9a-z]+$') then
       return nil
     end
     fields[i] = tonumber(fields[i], 36)
+  end
+  local tail
+  if string.find(fields[7], '^r[0-9a-z]+$') then
+    if not string.find(raw, '|', pos, true) then
+      return nil -- the ip and the agent are missing
+    end
+    fields[7] = tonumber(string.sub(fields[7], 2), 36)
+    tail = string.sub(raw, pos)
+  else
+    -- A 0.2 record: field 7 is its ip, and the ip and agent are the tail.
+    tail = fields[7] .. '|' .. string.sub(raw, pos)
+    fields[7] = 0
   end
   return fields, tail
 end
@@ -47,17 +61,21 @@ end
 
 local function encode(rec, tail)
   return table.concat({rec[1], rec[2], b36(rec[3]), b36(rec[4]), b36(rec[5]), b36(rec[6]),
-    b36(rec[7]), tail}, '|')
+    'r' .. b36(rec[7]), tail}, '|')
 end
 
--- A call the client has already given up on (Redis stalled past its socket timeout, so the
--- client answered 503): apply nothing, so that its retry finds the session as it left it.
--- ARGV deadline: ms on the caller's clock, 0 for none.
-local function too_late(deadline)
+-- Redis' own time (ms) as the script starts, and whether that is past the caller's deadline:
+-- a call the client has already given up on (Redis stalled past its socket timeout, so the
+-- client answered 503) applies nothing, so that its retry finds the session as it left it.
+-- deadline: ms on Redis' clock (the caller keeps the offset to its own), 0 for none (then the
+-- time is not read and is 0). Every reply carries the time, so the caller can follow Redis'
+-- clock.
+local function check_deadline(deadline)
   deadline = tonumber(deadline)
   if deadline == 0 then
-    return false
+    return 0, false
   end
   local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > deadline
+  local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  return now_ms, now_ms > deadline
 end

@@ -1,25 +1,27 @@
 -- Rotate a session's refresh token atomically: tokens.rules.decide_refresh(), mirrored.
 -- KEYS[1]: the user's session hash.
 -- ARGV: session id, presented jti, now (s), new jti, refresh lifetime (s), grace (s),
--- max age (s), max replays, deadline (ms, 0: none).
--- Returns {outcome, jti, iat, exp, replays}; outcome is rotated, grace, reused, revoked, expired or
--- late (nothing applied: the caller had given up).
-if too_late(ARGV[9]) then
-  return {'late'}
+-- max age (s), max replays, deadline (ms on Redis' clock, 0: none).
+-- Returns {outcome, time, jti, iat, exp, replays}; outcome is rotated, grace, reused, revoked,
+-- expired or late (nothing applied: the caller had given up); time is Redis' (ms, see
+-- check_deadline()).
+local redis_now, late = check_deadline(ARGV[9])
+if late then
+  return {'late', redis_now}
 end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
-  return {'revoked'}
+  return {'revoked', redis_now}
 end
 local rec, tail = parse(raw)
 if not rec then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  return {'revoked'}
+  return {'revoked', redis_now}
 end
 local now = tonumber(ARGV[3])
 if rec[5] <= now then
   redis.call('HDEL', KEYS[1], ARGV[1])
-  return {'expired'}
+  return {'expired', redis_now}
 end
 if ARGV[2] == rec[1] then
   -- The new token's iat is the second of last_used, which a grace refresh re-mints it from.
@@ -33,7 +35,8 @@ if ARGV[2] == rec[1] then
   if redis.call('TTL', KEYS[1]) < ttl then
     redis.call('EXPIRE', KEYS[1], ttl)
   end
-  return {'rotated', ARGV[4], string.format('%d', issued), string.format('%d', expires)}
+  return {'rotated', redis_now, ARGV[4], string.format('%d', issued),
+    string.format('%d', expires)}
 end
 if rec[2] ~= '' and string.sub(ARGV[2], 1, PREVIOUS_JTI_LENGTH) == rec[2]
     and math.floor(now * 1000) < rec[3] and rec[7] < tonumber(ARGV[8]) then
@@ -41,10 +44,10 @@ if rec[2] ~= '' and string.sub(ARGV[2], 1, PREVIOUS_JTI_LENGTH) == rec[2]
   -- successor, and count it against the cap.
   rec[7] = rec[7] + 1
   redis.call('HSET', KEYS[1], ARGV[1], encode(rec, tail))
-  return {'grace', rec[1], string.format('%d', math.floor(rec[4] / 1000)), string.format('%d', rec[5]),
-    rec[7]}
+  return {'grace', redis_now, rec[1], string.format('%d', math.floor(rec[4] / 1000)),
+    string.format('%d', rec[5]), rec[7]}
 end
 -- Any other token of this session (rotated away earlier, or replayed past the window or the
 -- cap): someone replays it. End the session.
 redis.call('HDEL', KEYS[1], ARGV[1])
-return {'reused'}
+return {'reused', redis_now}
