@@ -8,7 +8,6 @@ new signing key at the same address, as a site rotating its key would.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,14 +25,16 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD, ROOT, bearer, free_port
+from tests.conftest import PASSWORD, ROOT, bearer
+from tests.harness import free_port, stop_process, wait_until
 from tests.test_sso import hs256_token
 from tokens import clients
 from tokens.keys import public_jwk, thumbprint
 
 
 class Server:
-    """A gunicorn process serving `app` from `cwd` on `port`, ready once `ready_path` answers."""
+    """gunicorn serving `app` from `cwd` on a port of the caller's choice (tests.harness picks a
+    free one; a restart with a new key must come back at the same address)."""
 
     def __init__(
         self, app: str, cwd: Path, port: int, env: dict[str, str], ready_path: str, workers: int
@@ -50,27 +51,19 @@ class Server:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{app} exited during start-up")
-            try:
-                httpx.get(self.url + ready_path, timeout=1)
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"{app} did not answer within 30 seconds") from None
-                time.sleep(0.1)
+        try:
+            wait_until(
+                lambda: httpx.get(self.url + ready_path, timeout=1),
+                app,
+                process=self.process,
+                errors=(httpx.TransportError,),
+            )
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process, group=True)
 
 
 def auth_server(port: int, signing: Path, retired: Sequence[Path] = (), **more: str) -> Server:
@@ -146,6 +139,7 @@ def refused(response: httpx.Response, code: str) -> bool:
     return response.status_code == 401 and response.json()["code"] == code
 
 
+@pytest.mark.live
 def test_one_login_every_service_key_rotation_and_logout_in_the_shared_store(
     transactional_db: None, make_user: Any, keys: dict[str, Any], servers: list[Server]
 ) -> None:
@@ -253,6 +247,7 @@ def bearer_header(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.live
 def test_introspection_mode_refuses_an_ended_session_within_the_cache_time(
     transactional_db: None, make_user: Any, keys: dict[str, Any], servers: list[Server]
 ) -> None:
