@@ -165,30 +165,6 @@ class RefreshSerializer(serializers.Serializer):
     )
 
 
-def refresh_token_in(data: Any) -> str | None:
-    """Return the body's `refresh_token` as `RefreshSerializer` validates it (None: absent).
-
-    Every refresh passes here, and a DRF serializer costs tens of microseconds to build and
-    run (a deep copy of its fields, then a per-character surrogate check). A clean token (an
-    ASCII string of sensible length, nothing to trim) is what the serializer would return
-    unchanged, so it is taken as it is; anything else gets the serializer and its errors.
-    """
-    if type(data) is dict:
-        value = data.get("refresh_token")
-        if (
-            type(value) is str
-            and 0 < len(value) <= MAX_TOKEN_LENGTH
-            and value.isascii()
-            and value.isprintable()
-            and not value[0].isspace()
-            and not value[-1].isspace()
-        ):
-            return value
-    serializer = RefreshSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data.get("refresh_token")
-
-
 class LogoutSerializer(serializers.Serializer):
     refresh_token = TokenField(required=False)
 

@@ -53,7 +53,6 @@ from .serializers import (
     RevokeSerializer,
     SessionSerializer,
     TokenPairSerializer,
-    refresh_token_in,
 )
 from .throttling import LOGIN_THROTTLES, check_password_budget
 
@@ -233,7 +232,9 @@ class RefreshView(PublicView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        raw = refresh_token_in(request.data)
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw = data.validated_data.get("refresh_token")
         from_cookie = raw is None
         if raw is None:
             raw = refresh_token_from_cookie(request)
