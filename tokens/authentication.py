@@ -17,7 +17,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from . import services
-from .exceptions import SessionRevoked, TokenInvalid, TokensError, access_error
+from .exceptions import TokenInvalid, TokensError, UserGone, access_error
 from .tokens import SessionToken, jwt_api_settings
 
 
@@ -52,7 +52,9 @@ class SessionJWTAuthentication(JWTAuthentication):
         needs only the user's id, `is_authenticated` or truthiness costs no query. The first
         read of anything else loads the row; a missing or inactive user (deleted or deactivated
         behind the site's back, by raw SQL or a queryset update, which send no signal) then
-        still answers 401 `session_revoked`.
+        still answers 401 `session_revoked`. Read first after the view (a middleware, a
+        template), outside DRF's handling, it is Django's `PermissionDenied`: a 403, never a
+        500 (`tokens.exceptions.UserGone`).
         """
         api = jwt_api_settings()
         model = get_user_model()
@@ -123,7 +125,8 @@ def _load_user(claim: Any) -> Any:
     """Return the token's user; a missing or inactive user means the session is over."""
     user = services.token_user(claim)
     if user is None or not user.is_active:
-        raise access_error(SessionRevoked())
+        # 401 session_revoked in a DRF view; Django's 403 when first read after one.
+        raise UserGone()
     return user
 
 

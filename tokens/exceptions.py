@@ -136,6 +136,25 @@ class AccessTokenError(exceptions.AuthenticationFailed):
     default_code = "access_token_invalid"
 
 
+class UserGone(AccessTokenError, PermissionDenied):
+    """The lazy user of a live session names a user deleted or deactivated behind our back.
+
+    `tokens.authentication.LazyUser` raises it when the user's row is first read. Inside a DRF
+    view it answers like every ended session: 401 `session_revoked` (see `exception_handler`).
+    Read after the view (a middleware, a template), outside DRF's exception handling, it is
+    Django's `PermissionDenied`: Django answers 403 through the site's `handler403`, never 500.
+    """
+
+    default_detail = _("The session has ended. Log in again.")
+    default_code = "session_revoked"
+
+    def as_access_error(self) -> AccessTokenError:
+        """Return the plain 401 this stands for, with the `WWW-Authenticate` DRF gave it."""
+        error = AccessTokenError(self.detail, self.default_code)
+        error.auth_header = getattr(self, "auth_header", None)  # type: ignore[attr-defined]
+        return error
+
+
 class CsrfFailed(TokensAPIException):
     """A request that relies on the refresh-token cookie failed Django's CSRF check."""
 
@@ -214,6 +233,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, StoreUnavailable):
         exc = ServiceUnavailable()
+    elif isinstance(exc, UserGone):
+        # Before the PermissionDenied branch (DRF's handler has one too): in a view it is 401.
+        exc = exc.as_access_error()
     elif isinstance(exc, LoginInterrupted):
         exc = LoginInterruptedError()
     elif isinstance(exc, Http404):
