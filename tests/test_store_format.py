@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import bearer, current_id, login, sessions_of
 from tokens import rules
-from tokens.exceptions import StoreUnavailable
+from tokens.errors import StoreUnavailable
 from tokens.rules import PREVIOUS_JTI_LENGTH
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import RedisStore, _b36, _encode, _expires_at, _pack_agent, _record

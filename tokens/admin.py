@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from . import services
-from .exceptions import SessionNotFound, StoreUnavailable
+from .errors import SessionNotFound, StoreUnavailable
 from .models import LiveSession
 from .serializers import device_label
 from .stores import SessionRecord

@@ -17,7 +17,8 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from . import services
-from .exceptions import TokenInvalid, TokensError, UserGone, access_error
+from .errors import TokenInvalid, TokensError
+from .exceptions import UserGoneError, access_error
 from .tokens import SessionToken, jwt_api_settings
 
 
@@ -54,7 +55,7 @@ class SessionJWTAuthentication(JWTAuthentication):
         behind the site's back, by raw SQL or a queryset update, which send no signal) then
         still answers 401 `session_revoked`. Read first after the view (a middleware, a
         template), outside DRF's handling, it is Django's `PermissionDenied`: a 403, never a
-        500 (`tokens.exceptions.UserGone`).
+        500 (`tokens.exceptions.UserGoneError`).
         """
         api = jwt_api_settings()
         model = get_user_model()
@@ -126,7 +127,7 @@ def _load_user(claim: Any) -> Any:
     user = services.token_user(claim)
     if user is None or not user.is_active:
         # 401 session_revoked in a DRF view; Django's 403 when first read after one.
-        raise UserGone()
+        raise UserGoneError()
     return user
 
 

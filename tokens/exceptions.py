@@ -1,8 +1,9 @@
-"""Domain errors (plain exceptions) and the API errors views translate them into.
+"""API errors (DRF exceptions with codes) and the exception handler that renders them.
 
-Services and stores raise the plain `TokensError` subclasses. Views and the authentication class
-turn them into DRF exceptions whose `default_code` is the stable `code` of the JSON error body.
-`exception_handler` makes every error body of the API `{"code": ..., "detail": ...}`.
+Services and stores raise the plain domain errors of `tokens.errors`. Views and the
+authentication class turn them into the DRF exceptions here, whose `default_code` is the stable
+`code` of the JSON error body. `exception_handler` makes every error body of the API
+`{"code": ..., "detail": ...}`.
 """
 
 from __future__ import annotations
@@ -15,60 +16,15 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-# --- Domain errors -------------------------------------------------------------------------
-
-
-class TokensError(Exception):
-    """Base class of the errors `tokens.services` and the stores raise."""
-
-    code = "tokens_error"
-
-
-class StoreUnavailable(TokensError):
-    """The session store (Redis) could not be reached in time."""
-
-    code = "store_unavailable"
-
-
-class LoginInterrupted(TokensError):
-    """The user's sessions were all ended while this login was checking the password.
-
-    The password it checked may have just changed, or the user logged out everywhere: the login
-    creates no session and may simply be tried again (it checks the password again).
-    """
-
-    code = "login_interrupted"
-
-
-class TokenInvalid(TokensError):
-    """The token is malformed, badly signed, of the wrong type, or not ours."""
-
-    code = "token_invalid"
-
-
-class TokenExpired(TokensError):
-    """The token's `exp` has passed."""
-
-    code = "token_expired"
-
-
-class TokenReused(TokensError):
-    """A rotated-away refresh token was presented after the grace window: the session is ended."""
-
-    code = "refresh_token_reused"
-
-
-class SessionRevoked(TokensError):
-    """The token's session no longer exists (logged out, revoked, expired or evicted)."""
-
-    code = "session_revoked"
-
-
-class SessionNotFound(TokensError):
-    """No live session with this id belongs to this user."""
-
-    code = "session_not_found"
-
+from .errors import (
+    LoginInterrupted,
+    SessionRevoked,
+    StoreUnavailable,
+    TokenExpired,
+    TokenInvalid,
+    TokenReused,
+    TokensError,
+)
 
 # --- API errors ----------------------------------------------------------------------------
 
@@ -111,7 +67,7 @@ class ServiceUnavailable(TokensAPIException):
     retry_after = 1
 
 
-class LoginInterruptedError(TokensAPIException):
+class LoginConflictError(TokensAPIException):
     """409: the user's sessions were ended while this login was checking the password."""
 
     status_code = status.HTTP_409_CONFLICT
@@ -136,7 +92,7 @@ class AccessTokenError(exceptions.AuthenticationFailed):
     default_code = "access_token_invalid"
 
 
-class UserGone(AccessTokenError, PermissionDenied):
+class UserGoneError(AccessTokenError, PermissionDenied):
     """The lazy user of a live session names a user deleted or deactivated behind our back.
 
     `tokens.authentication.LazyUser` raises it when the user's row is first read. Inside a DRF
@@ -163,7 +119,9 @@ class CsrfFailed(TokensAPIException):
     default_code = "csrf_failed"
 
 
-class SessionNotFoundError(TokensAPIException):
+class NoSuchSessionError(TokensAPIException):
+    """404 `session_not_found`: the session is not the caller's, or no longer live."""
+
     status_code = status.HTTP_404_NOT_FOUND
     default_detail = _("No such session.")
     default_code = "session_not_found"
@@ -233,11 +191,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, StoreUnavailable):
         exc = ServiceUnavailable()
-    elif isinstance(exc, UserGone):
+    elif isinstance(exc, UserGoneError):
         # Before the PermissionDenied branch (DRF's handler has one too): in a view it is 401.
         exc = exc.as_access_error()
     elif isinstance(exc, LoginInterrupted):
-        exc = LoginInterruptedError()
+        exc = LoginConflictError()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -24,7 +24,7 @@ from rest_framework.throttling import BaseThrottle
 
 from . import rules, signals
 from .conf import to_seconds, tokens_settings
-from .exceptions import (
+from .errors import (
     SessionNotFound,
     SessionRevoked,
     StoreUnavailable,

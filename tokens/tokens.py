@@ -27,7 +27,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from .exceptions import TokenExpired, TokenInvalid
+from .errors import TokenExpired, TokenInvalid
 
 SESSION_ID_CLAIM = "sid"
 

@@ -25,18 +25,15 @@ from rest_framework.views import APIView
 from . import services
 from .authentication import SessionJWTAuthentication
 from .conf import tokens_settings
+from .errors import LoginInterrupted, SessionNotFound, StoreUnavailable, TokensError
 from .exceptions import (
     CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
-    LoginInterrupted,
-    LoginInterruptedError,
+    LoginConflictError,
+    NoSuchSessionError,
     RefreshTokenError,
     ServiceUnavailable,
-    SessionNotFound,
-    SessionNotFoundError,
-    StoreUnavailable,
-    TokensError,
     refresh_error,
     refresh_failure,
 )
@@ -294,7 +291,7 @@ class OAuthTokenView(PublicView):
             except LoginInterrupted as exc:
                 # The credentials it checked may no longer hold: an invalid grant (RFC 6749
                 # §5.2), still 409 login_interrupted like the login endpoint.
-                raise LoginInterruptedError(error="invalid_grant") from exc
+                raise LoginConflictError(error="invalid_grant") from exc
             return token_response(pair)
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
@@ -429,7 +426,7 @@ class SessionDetailView(APIView):
                 request.user, session_id, reason="logout", request=request._request
             )
         except SessionNotFound as exc:
-            raise SessionNotFoundError() from exc
+            raise NoSuchSessionError() from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

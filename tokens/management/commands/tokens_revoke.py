@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import services
-from ...exceptions import SessionNotFound, StoreUnavailable
+from ...errors import SessionNotFound, StoreUnavailable
 from ._users import find_user
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import services
-from ...exceptions import StoreUnavailable
+from ...errors import StoreUnavailable
 from ...serializers import device_label
 from ._users import find_user
 
