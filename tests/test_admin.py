@@ -367,7 +367,7 @@ def store_sessions(users, per_user):
             created = now - n
             record = SessionRecord(
                 session_id=secrets.token_urlsafe(12),
-                user_id=services.user_key(user),
+                user_id=services.user_id_of(user),
                 created_at=created,
                 last_used_at=created,
                 expires_at=int(now) + 3600,

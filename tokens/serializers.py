@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .display import device_label, moment
 from .stores import SessionRecord
 
 # A JWT of ours is a few hundred bytes; anything far larger is not one and is refused early.
@@ -248,42 +248,6 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-_BROWSERS = [
-    ("Edge", re.compile(r"Edg(e|A|iOS)?/")),
-    ("Opera", re.compile(r"OPR/|Opera")),
-    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
-    ("Chrome", re.compile(r"Chrome/|CriOS/|Chromium/")),
-    ("Safari", re.compile(r"Safari/")),
-]
-_SYSTEMS = [
-    ("Android", re.compile(r"Android")),
-    ("iOS", re.compile(r"iPhone|iPad|iPod")),
-    ("Windows", re.compile(r"Windows")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh")),
-    ("ChromeOS", re.compile(r"CrOS")),
-    ("Linux", re.compile(r"Linux")),
-]
-_TOOLS = re.compile(r"^(python-httpx|python-requests|curl|Wget|okhttp|axios|node-fetch)\b", re.I)
-
-
-def device_label(user_agent: str) -> str:
-    """Return a short label for a user agent, such as "Firefox on Linux" or "curl"."""
-    if not user_agent:
-        return str(_("Unknown device"))
-    tool = _TOOLS.match(user_agent)
-    if tool:
-        return tool.group(1)
-    browser = next((name for name, pattern in _BROWSERS if pattern.search(user_agent)), None)
-    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), None)
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or user_agent.split("/", 1)[0][:40]
-
-
-def _moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
 class SessionSerializer(serializers.Serializer):
     """One live session as the sessions endpoint shows it."""
 
@@ -298,15 +262,15 @@ class SessionSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_created_at(self, record: SessionRecord) -> datetime:
-        return _moment(record.created_at)
+        return moment(record.created_at)
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_last_used_at(self, record: SessionRecord) -> datetime:
-        return _moment(record.last_used_at)
+        return moment(record.last_used_at)
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_expires_at(self, record: SessionRecord) -> datetime:
-        return _moment(record.expires_at)
+        return moment(record.expires_at)
 
     def get_device(self, record: SessionRecord) -> str:
         return device_label(record.user_agent)

@@ -77,7 +77,7 @@ class TokenPair:
         return body
 
 
-def user_key(user: Any) -> str:
+def user_id_of(user: Any) -> str:
     """Return the store's id for a user (its simplejwt USER_ID_FIELD, as a string)."""
     return str(_user_claim(user))
 
@@ -442,20 +442,20 @@ def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | No
 
 def list_sessions(user: Any) -> list[SessionRecord]:
     """Return the user's live sessions, newest first."""
-    return get_store().sessions(user_key(user), time.time())
+    return get_store().sessions(user_id_of(user), time.time())
 
 
 def end_user_session(
     user: Any, session_id: str, *, reason: str, request: HttpRequest | None = None
 ) -> None:
     """End one of this user's sessions; raise `SessionNotFound` if it is not theirs or not live."""
-    if not end_session(user_key(user), session_id, reason=reason, request=request):
+    if not end_session(user_id_of(user), session_id, reason=reason, request=request):
         raise SessionNotFound()
 
 
 def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[str]:
     """End every session of the user, each one's access tokens included, in one step."""
-    ended = end_all_sessions(user_key(user), reason="logout_all", request=request)
+    ended = end_all_sessions(user_id_of(user), reason="logout_all", request=request)
     # `__class__`, not type(): request.user may be a lazy user (tokens.authentication.LazyUser).
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return ended
@@ -481,7 +481,7 @@ def change_password(user: Any, new_password: str, *, keep_session: str | None) -
 
 @contextmanager
 def _keeping(user: Any, session_id: str) -> Iterator[None]:
-    handoff = _keep_session.set((_model_label(user), user_key(user), session_id))
+    handoff = _keep_session.set((_model_label(user), user_id_of(user), session_id))
     try:
         yield
     finally:
@@ -497,7 +497,7 @@ def kept_session(user: Any) -> str | None:
     if keeping is None:
         return None
     label, key, session_id = keeping
-    if _model_label(user) != label or user_key(user) != key:
+    if _model_label(user) != label or user_id_of(user) != key:
         return None
     return session_id
 

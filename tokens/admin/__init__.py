@@ -1,0 +1,15 @@
+"""Admin for sessions, one feature per module.
+
+- `user_mixin`: `UserSessionsAdminMixin`, which a site composes into its own `UserAdmin` (a
+  user's live sessions on the change page, an "End session" button each, and the
+  `end_all_sessions` changelist action, `end_all_sessions_action`).
+- `live_sessions`: the "Live sessions" page across all users (`LiveSessionAdmin`, registered
+  on import, as Django's admin autodiscovery imports this package).
+"""
+
+from __future__ import annotations
+
+from .live_sessions import LiveSessionAdmin
+from .user_mixin import UserSessionsAdminMixin, end_all_sessions_action
+
+__all__ = ["LiveSessionAdmin", "UserSessionsAdminMixin", "end_all_sessions_action"]
