@@ -71,6 +71,24 @@ def test_user_changelist_offers_the_end_all_sessions_action(admin_client):
     )
 
 
+def test_a_site_that_lists_the_action_itself_offers_it_once(
+    admin_user, django_user_model, monkeypatch
+):
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from accounts.admin import UserAdmin
+    from tokens.admin import end_all_sessions_action
+
+    monkeypatch.setattr(UserAdmin, "actions", [end_all_sessions_action])
+    request = RequestFactory().get(USERS)
+    request.user = admin_user
+    actions = UserAdmin(django_user_model, admin.site).get_actions(request)
+
+    ours = [name for name, entry in actions.items() if entry[0] is end_all_sessions_action]
+    assert ours == ["end_all_sessions_action"]
+
+
 def test_action_ends_every_session_of_the_selected_users_and_logs_it(
     admin_client, admin_user, api, make_user
 ):

@@ -117,7 +117,9 @@ class UserSessionsAdminMixin(_ModelAdmin):
         # Actions switched off (actions = None) or a popup: add nothing either.
         off = self.actions is None or IS_POPUP_VAR in request.GET
         # A site that lists the action itself already has it, under the function's name.
-        ours = any(action[0] is end_all_sessions_action for action in actions.values())
+        ours = any(
+            entry is not None and entry[0] is end_all_sessions_action for entry in actions.values()
+        )
         if not off and not ours and self.has_change_permission(request):
             action = self.get_action(end_all_sessions_action, **where)
             if action is not None:
