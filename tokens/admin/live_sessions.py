@@ -204,13 +204,13 @@ class LiveSessionAdmin(_ModelAdmin):
         rows.sort(key=lambda row: row.record.created_at, reverse=True)
         return rows, capped
 
-    def _users_by_key(self, keys: set[str]) -> dict[str, Any]:
+    def _users_by_id(self, user_ids: set[str]) -> dict[str, Any]:
         field = jwt_api_settings().USER_ID_FIELD
-        users = get_user_model()._default_manager.filter(**{f"{field}__in": keys})
+        users = get_user_model()._default_manager.filter(**{f"{field}__in": user_ids})
         return {services.user_id_of(user): user for user in users}
 
     def _rows(self, request: HttpRequest, records: list[SessionRecord]) -> list[LiveSessionRow]:
-        users = self._users_by_key({record.user_id for record in records})
+        users = self._users_by_id({record.user_id for record in records})
         return [self._row(request, record, users.get(record.user_id)) for record in records]
 
     def _row(
@@ -242,7 +242,7 @@ class LiveSessionAdmin(_ModelAdmin):
         if not selected:
             self.message_user(request, _("Select the sessions to end first."), messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
-        users = self._users_by_key(set(selected))
+        users = self._users_by_id(set(selected))
         total = 0
         try:
             for user_id, session_ids in selected.items():
