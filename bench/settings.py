@@ -11,15 +11,19 @@ site's settings is said here:
 - SQLite runs in WAL mode with IMMEDIATE transactions, as a site serving two workers from SQLite
   would set it up; without it simplejwt's writes fail with "database is locked".
 
-DATABASE_URL and REDIS_URL come from the environment (bench/run.py sets them); persistent
-database connections (`CONN_MAX_AGE`, 60 s by default) are the site's own setting.
+DATABASE_URL, REDIS_URL and BENCH_STORE come from the environment (bench/run.py sets them);
+persistent database connections (`CONN_MAX_AGE`, 60 s by default) are the site's own setting.
 """
 
 import os
 import warnings
 
 from config.settings import *  # noqa: F403
-from config.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK, SIMPLE_JWT
+from config.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK, SIMPLE_JWT, TOKENS
+
+# BENCH_STORE=database measures the database store (bench/run.py --db-store); Redis otherwise.
+if os.environ.get("BENCH_STORE") == "database":
+    TOKENS = {**TOKENS, "STORE": "tokens.stores.db.DatabaseStore"}
 
 INSTALLED_APPS = [
     *INSTALLED_APPS,

@@ -1,7 +1,9 @@
 """Settings for the demo site, read from the environment.
 
 SECRET_KEY, DEBUG, ALLOWED_HOSTS, DATABASE_URL (default: a SQLite file beside manage.py) and
-REDIS_URL (default redis://127.0.0.1:6379/0; the django-redis cache the tokens store uses),
+REDIS_URL. With REDIS_URL (for example redis://127.0.0.1:6379/0), sessions live in that Redis
+(the Redis store) and so does the cache; without it, sessions live in the database (the database
+store) and the cache is Django's database cache (`manage.py createcachetable`).
 ACCESS_TOKEN_SECONDS (default 3600) and VUE_APP_DIR (the Vue example's build).
 """
 
@@ -89,19 +91,31 @@ DATABASES = {
     )
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            # Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
-            "SOCKET_CONNECT_TIMEOUT": 0.5,
-            "SOCKET_TIMEOUT": 0.5,
-            "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
-        },
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    TOKENS_STORE = "tokens.stores.redis.RedisStore"
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                # Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+                "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
+            },
+        }
     }
-}
+else:
+    # No Redis: sessions in the database, and the throttles' counts in a cache that every
+    # worker shares (a per-process cache would multiply each budget by the number of workers).
+    TOKENS_STORE = "tokens.stores.db.DatabaseStore"
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -141,7 +155,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tokens.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Password attempts on login and the token endpoint (see tokens/throttling.py and
-    # docs/operations.md). Counts live in the Redis cache, shared by every worker.
+    # docs/operations.md). Counts live in the default cache, shared by every worker.
     "DEFAULT_THROTTLE_RATES": {
         "tokens_login_address": os.environ.get("THROTTLE_LOGIN_ADDRESS", "60/min"),
         "tokens_login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "10/min"),
@@ -174,6 +188,7 @@ SIMPLE_JWT = {
 TOKENS: dict[str, object] = {
     "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
     "SESSION_MAX_AGE": timedelta(days=30),
+    "STORE": TOKENS_STORE,
 }
 
 LOGGING = {

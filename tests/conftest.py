@@ -20,6 +20,24 @@ PASSWORD = "correct-horse-battery"
 redis_proc = factories.redis_proc(port=int(os.environ["TOKENS_TEST_REDIS_PORT"]))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "redis_store: about the Redis store itself (its keys, its outages); left out of a run "
+        "on another store (TOKENS_TEST_STORE=db), whose own such tests are in tests/contract/",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the database store, deselect the tests about the Redis store itself."""
+    if os.environ.get("TOKENS_TEST_STORE", "redis") == "redis":
+        return
+    kept = [item for item in items if item.get_closest_marker("redis_store") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True)
 def redis_server(redis_proc: Any) -> Iterator[redis.Redis]:
     """Give every test an empty Redis (the run's own server, never the machine's)."""

@@ -28,8 +28,22 @@ TEST_DB_PATH = os.environ.setdefault(
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{TEST_DB_PATH}"
 
+import dj_database_url  # noqa: E402
+
 from config.settings import *  # noqa: E402, F403
 from config.settings import DATABASES, SIMPLE_JWT, TOKENS  # noqa: E402
+
+# A second database for the store contract suite (tests/contract/), which runs the database
+# store on it as well as on the default SQLite file. pytest-django creates its test database
+# (a name of this run's own) only when a collected test asks for the alias.
+TEST_POSTGRES_URL = os.environ.get(
+    "TOKENS_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+if TEST_POSTGRES_URL:
+    DATABASES["postgres"] = dj_database_url.parse(TEST_POSTGRES_URL)
+    DATABASES["postgres"]["TEST"] = {
+        "NAME": os.environ.setdefault("TOKENS_TEST_POSTGRES_DB", f"test_tokens_{os.getpid()}")
+    }
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The test database is a file so that gunicorn workers see what the tests write.
@@ -58,6 +72,13 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
 }
 TOKENS = {**TOKENS}
+# TOKENS_TEST_STORE=db runs the tests on the database store (`make test` runs the HTTP tests on
+# both stores). The caches stay on the test Redis either way.
+TEST_STORE = os.environ.get("TOKENS_TEST_STORE", "redis")
+TOKENS["STORE"] = {
+    "redis": "tokens.stores.redis.RedisStore",
+    "db": "tokens.stores.db.DatabaseStore",
+}[TEST_STORE]
 if (access := _seconds("TEST_ACCESS_SECONDS")) is not None:
     SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=access)
 if (refresh := _seconds("TEST_REFRESH_SECONDS")) is not None:

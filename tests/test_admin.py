@@ -398,6 +398,7 @@ def store_sessions(users, per_user):
     pipe.execute()
 
 
+@pytest.mark.redis_store
 def test_live_sessions_page_costs_a_bounded_number_of_redis_commands(
     admin_client, django_user_model, redis_server
 ):
@@ -422,6 +423,7 @@ def test_live_sessions_page_costs_a_bounded_number_of_redis_commands(
         assert spent <= 100 + 10, {n: after[n] - before.get(n, 0) for n in after}
 
 
+@pytest.mark.redis_store
 def test_live_sessions_search_cost_is_bounded_by_the_matching_users(
     admin_client, make_user, redis_server
 ):
@@ -439,6 +441,7 @@ def test_live_sessions_search_cost_is_bounded_by_the_matching_users(
     assert re.search(r"\b5 live sessions", page)
 
 
+@pytest.mark.redis_store
 def test_admin_pages_say_so_when_the_store_is_down(admin_client, user, settings):
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}

@@ -135,6 +135,7 @@ def test_unknown_or_foreign_session_id_is_a_clear_error_and_ends_nothing(api, ma
     assert status_of(api, bobs) == 200
 
 
+@pytest.mark.redis_store
 def test_commands_report_a_store_outage_as_an_error(user, settings):
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}

@@ -168,6 +168,7 @@ def test_settings_override_takes_effect_without_reload(api, user, settings):
     assert body["refresh_expires_in"] <= 30
 
 
+@pytest.mark.redis_store
 def test_store_keeps_no_raw_tokens_and_everything_expires(api, user, redis_server):
     body = login(api)
     refresh(api, body["refresh_token"])
@@ -181,6 +182,7 @@ def test_store_keeps_no_raw_tokens_and_everything_expires(api, user, redis_serve
     assert user_keys == [f"tokens:{{u:{user.id}}}".encode()]
 
 
+@pytest.mark.redis_store
 def test_lost_session_key_logs_out_and_never_resurrects(api, user, redis_server):
     body = login(api)
     redis_server.delete(f"tokens:{{u:{user.id}}}")

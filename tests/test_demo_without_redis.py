@@ -1,0 +1,82 @@
+"""`make run` on a machine with no Redis: the demo serves the site on SQLite, with its sessions
+in the database store and the throttles' counts in Django's database cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.live
+
+
+def test_make_run_without_redis_serves_the_site_on_sqlite(tmp_path):
+    port = free_port()
+    database = tmp_path / "demo.sqlite3"
+    # A PATH with what the Makefile's recipes run, and no redis-server.
+    path = tmp_path / "bin"
+    path.mkdir()
+    for tool in ("sh", "echo", "test"):
+        found = shutil.which(tool)
+        assert found
+        (path / tool).symlink_to(found)
+    env = {
+        "PATH": str(path),
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    make = shutil.which("make")
+    assert make
+    process = subprocess.Popen(
+        # -o: the virtualenv counts as installed (the tests run from it).
+        [make, "-o", ".venv/.installed", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                httpx.get(f"{url}/api/user/info", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not start in 90 seconds"
+                time.sleep(0.2)
+        credentials = {"username": "demo", "password": "demo-password-123"}
+        login = httpx.post(f"{url}/api/auth/login", json=credentials, timeout=10)
+        assert login.status_code == 200, login.text
+        refreshed = httpx.post(
+            f"{url}/api/auth/refresh",
+            json={"refresh_token": login.json()["refresh_token"]},
+            timeout=10,
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        access = refreshed.json()["access_token"]
+        info = httpx.get(
+            f"{url}/api/user/info", headers={"Authorization": f"Bearer {access}"}, timeout=10
+        )
+        assert info.status_code == 200
+        assert info.json()["username"] == "demo"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert "REDIS_URL is not set" in output
+    with sqlite3.connect(database) as connection:
+        (sessions,) = connection.execute("SELECT COUNT(*) FROM tokens_storedsession").fetchone()
+        (cached,) = connection.execute("SELECT COUNT(*) FROM django_cache").fetchone()
+    assert sessions == 1  # one row, however many refreshes
+    assert cached >= 1  # the login throttles counted in the database cache
