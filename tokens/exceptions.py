@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -98,7 +99,8 @@ class UserGoneError(AccessTokenError, PermissionDenied):
     `tokens.authentication.LazyUser` raises it when the user's row is first read. Inside a DRF
     view it answers like every ended session: 401 `session_revoked` (see `exception_handler`).
     Read after the view (a middleware, a template), outside DRF's exception handling, it is
-    Django's `PermissionDenied`: Django answers 403 through the site's `handler403`, never 500.
+    Django's `PermissionDenied`: Django answers 403 through the site's `handler403`, never 500;
+    with `permission_denied` as that handler, 401 `session_revoked` like the API.
     """
 
     default_detail = _("The session has ended. Log in again.")
@@ -164,6 +166,27 @@ def access_error(exc: TokensError) -> exceptions.APIException:
         return ServiceUnavailable()
     code, detail = _ACCESS_DETAILS.get(type(exc), _ACCESS_DETAILS[TokenInvalid])
     return AccessTokenError(detail, code)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 403 view, except for a user gone behind the site's back: 401 `session_revoked`.
+
+    Set it as the site's `handler403` (`handler403 = "tokens.exceptions.permission_denied"` in
+    the root URLconf). A lazy user whose row is first read after a DRF view, where DRF's
+    handler cannot answer, raises `UserGoneError`; with this handler it answers as the API
+    answers every ended session, as JSON with `WWW-Authenticate`. Any other `PermissionDenied`
+    gets Django's own 403 page.
+    """
+    if not isinstance(exception, UserGoneError):
+        return defaults.permission_denied(request, exception)  # type: ignore[arg-type]
+    # Imported here: tokens.authentication imports this module.
+    from .authentication import header_types
+
+    response = JsonResponse(
+        {"code": exception.default_code, "detail": str(exception.detail)}, status=401
+    )
+    response["WWW-Authenticate"] = f'{header_types()[0]} realm="api", error="invalid_token"'
+    return response
 
 
 # --- The exception handler -----------------------------------------------------------------
