@@ -254,3 +254,23 @@ def test_a_key_pyjwt_warns_about_as_too_short_takes_pyjwt_s_path_and_its_warning
     with pytest.warns(jwt.InsecureKeyLengthWarning):
         token = backend.encode({"exp": int(time.time()) + 60, "jti": "a"})
     assert backend._verified_payload(token) is None
+
+
+@pytest.mark.django_db
+def test_a_user_id_field_that_names_several_users_is_the_orm_s_error(
+    make_user, settings, django_user_model
+):
+    from tokens.services import token_user, user_is_active
+
+    # A USER_ID_FIELD that is not unique: get()'s MultipleObjectsReturned, as the ORM says it.
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "USER_ID_FIELD": "first_name"}
+    make_user("alice", first_name="Sam")
+    make_user("bob", first_name="Sam")
+    make_user("carol", first_name="Carol")
+
+    assert token_user("Carol").get_username() == "carol"
+    assert user_is_active("Carol") is True
+    with pytest.raises(django_user_model.MultipleObjectsReturned):
+        token_user("Sam")
+    with pytest.raises(django_user_model.MultipleObjectsReturned):
+        user_is_active("Sam")
