@@ -268,7 +268,9 @@ def test_a_user_id_field_that_names_several_users_is_the_orm_s_error(
     make_user("bob", first_name="Sam")
     make_user("carol", first_name="Carol")
 
-    assert token_user("Carol").get_username() == "carol"
+    carol = token_user("Carol")
+    assert carol is not None
+    assert carol.get_username() == "carol"
     assert user_is_active("Carol") is True
     with pytest.raises(django_user_model.MultipleObjectsReturned):
         token_user("Sam")
