@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
-from . import rules, signals
+from . import events, rules, signals
 from .conf import to_seconds, tokens_settings
 from .errors import (
     SessionNotFound,
@@ -149,6 +149,7 @@ def login(
             reason="max_sessions",
             request=request,
         )
+    events.publish_sessions_ended(str(claim), evicted, "max_sessions")
     signals.session_created.send(
         sender=type(user), user=user, session_id=session_id, request=request
     )
@@ -256,6 +257,7 @@ def _announce_reuse(token: SessionToken, presented_to: str, request: HttpRequest
         reason="reuse",
         request=request,
     )
+    events.publish_sessions_ended(token.user_id, [token.session_id], "reuse")
 
 
 def _is_replay(token: SessionToken) -> bool:
@@ -380,6 +382,7 @@ def end_session(
             reason=reason,
             request=request,
         )
+        events.publish_sessions_ended(user_id, [session_id], reason)
     return ended
 
 
@@ -404,6 +407,7 @@ def _announce(
         signals.session_revoked.send(
             sender=sender, user_id=user_id, session_id=session_id, reason=reason, request=request
         )
+    events.publish_sessions_ended(user_id, session_ids, reason)
 
 
 def logout(token: SessionToken, *, request: HttpRequest | None = None, user: Any = None) -> bool:
