@@ -11,10 +11,10 @@ from django.test import Client
 
 from tests.conftest import bearer, free_port, login
 from tokens import services
+from tokens.jwt import new_jti
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import RedisStore
 from tokens.stores.redis import _encode as encode
-from tokens.tokens import new_jti
 
 pytestmark = pytest.mark.django_db
 

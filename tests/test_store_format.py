@@ -69,7 +69,7 @@ def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server
 
 
 def test_a_rotation_keeps_the_previous_token_id_cut_to_its_stored_length(api, user):
-    from tokens.tokens import SessionRefreshToken, decode
+    from tokens.jwt import SessionRefreshToken, decode
 
     body = login(api)
     presented = decode(body["refresh_token"], SessionRefreshToken)

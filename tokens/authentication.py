@@ -19,7 +19,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from . import services
 from .errors import TokenInvalid, TokensError
 from .exceptions import UserGoneError, access_error
-from .tokens import SessionToken, jwt_api_settings
+from .jwt import SessionToken, jwt_api_settings
 
 
 class SessionJWTAuthentication(JWTAuthentication):

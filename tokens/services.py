@@ -32,8 +32,7 @@ from .errors import (
     TokenInvalid,
     TokenReused,
 )
-from .stores import SessionRecord, get_store
-from .tokens import (
+from .jwt import (
     SessionAccessToken,
     SessionRefreshToken,
     SessionToken,
@@ -43,6 +42,7 @@ from .tokens import (
     mint_refresh,
     new_jti,
 )
+from .stores import SessionRecord, get_store
 
 security_logger = logging.getLogger("django.security.tokens")
 logger = logging.getLogger("tokens")

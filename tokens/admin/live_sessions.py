@@ -27,9 +27,9 @@ from django.utils.translation import ngettext
 from .. import services
 from ..display import device_label, moment
 from ..errors import StoreUnavailable
+from ..jwt import jwt_api_settings
 from ..models import LiveSession
 from ..stores import SessionRecord
-from ..tokens import jwt_api_settings
 from .texts import STORE_DOWN
 
 if TYPE_CHECKING:
