@@ -25,18 +25,15 @@ from rest_framework.views import APIView
 from . import services
 from .authentication import SessionJWTAuthentication
 from .conf import tokens_settings
+from .errors import LoginInterrupted, SessionNotFound, StoreUnavailable, TokensError
 from .exceptions import (
     CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
-    LoginInterrupted,
-    LoginInterruptedError,
+    LoginConflictError,
+    NoSuchSessionError,
     RefreshTokenError,
     ServiceUnavailable,
-    SessionNotFound,
-    SessionNotFoundError,
-    StoreUnavailable,
-    TokensError,
     refresh_error,
     refresh_failure,
 )
@@ -53,7 +50,6 @@ from .serializers import (
     RevokeSerializer,
     SessionSerializer,
     TokenPairSerializer,
-    refresh_token_in,
 )
 from .throttling import LOGIN_THROTTLES, check_password_budget
 
@@ -233,7 +229,9 @@ class RefreshView(PublicView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        raw = refresh_token_in(request.data)
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw = data.validated_data.get("refresh_token")
         from_cookie = raw is None
         if raw is None:
             raw = refresh_token_from_cookie(request)
@@ -293,7 +291,7 @@ class OAuthTokenView(PublicView):
             except LoginInterrupted as exc:
                 # The credentials it checked may no longer hold: an invalid grant (RFC 6749
                 # §5.2), still 409 login_interrupted like the login endpoint.
-                raise LoginInterruptedError(error="invalid_grant") from exc
+                raise LoginConflictError(error="invalid_grant") from exc
             return token_response(pair)
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
@@ -428,7 +426,7 @@ class SessionDetailView(APIView):
                 request.user, session_id, reason="logout", request=request._request
             )
         except SessionNotFound as exc:
-            raise SessionNotFoundError() from exc
+            raise NoSuchSessionError() from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -22,8 +22,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 
+from tokens.jwt import new_jti
 from tokens.stores import BaseStore, Rotation, SessionRecord, get_store
-from tokens.tokens import new_jti
 
 STORE_PATHS = {
     "redis": "tokens.stores.redis.RedisStore",

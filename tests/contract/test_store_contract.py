@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.contract.conftest import at_once, concurrent, create, make_record, rotate
-from tokens.exceptions import LoginInterrupted
+from tokens.errors import LoginInterrupted
 from tokens.stores import BaseStore
 
 

@@ -31,7 +31,7 @@ from redis import exceptions as redis_errors
 from redis.commands.core import Script
 
 from ..conf import tokens_settings
-from ..exceptions import LoginInterrupted, StoreUnavailable
+from ..errors import LoginInterrupted, StoreUnavailable
 from ..rules import PREVIOUS_JTI_LENGTH
 from .base import BaseStore, Outcome, Rotation, SessionRecord
 
