@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 import posixpath
 import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
@@ -52,6 +54,8 @@ from .serializers import (
     TokenPairSerializer,
 )
 from .throttling import LOGIN_THROTTLES, check_password_budget
+
+logger = logging.getLogger("tokens.store")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -165,7 +169,13 @@ def check_credentials(request: Request, username: str, password: str) -> Any:
     Django's `authenticate` runs the hasher for unknown usernames too and sends
     `user_login_failed` with the password scrubbed.
     """
-    user = authenticate(request._request, username=username, password=password)
+    try:
+        user = authenticate(request._request, username=username, password=password)
+    except (OperationalError, InterfaceError) as exc:
+        # The database that holds the users cannot answer (with the database store it also
+        # holds the sessions): the same 503 as a store outage, never a 500.
+        logger.error("Login failed: the database is unavailable: %s: %s", type(exc).__name__, exc)
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if user is None:
         raise InvalidCredentials()
     return user
