@@ -1,9 +1,12 @@
 """Settings for the demo site, read from the environment.
 
 SECRET_KEY, DEBUG, ALLOWED_HOSTS, DATABASE_URL (default: a SQLite file beside manage.py) and
-REDIS_URL. With REDIS_URL (for example redis://127.0.0.1:6379/0), sessions live in that Redis
-(the Redis store) and so does the cache; without it, sessions live in the database (the database
-store) and the cache is Django's database cache (`manage.py createcachetable`).
+where Redis is: REDIS_URL (one server, for example redis://127.0.0.1:6379/0), or REDIS_SENTINELS
+(comma-separated host:port of the sentinels) with REDIS_SENTINEL_MASTER (the primary's service
+name), or REDIS_CLUSTER_URL (redis://host:port of any node of a Redis Cluster). With one of them,
+sessions live in that Redis (the Redis store) and so does the cache; without any, sessions live
+in the database (the database store) and the cache is Django's database cache (`manage.py
+createcachetable`).
 ACCESS_TOKEN_SECONDS (default 3600) and VUE_APP_DIR (the Vue example's build).
 """
 
@@ -91,17 +94,59 @@ DATABASES = {
     )
 }
 
+# Where the sessions and the cache live: one Redis (REDIS_URL), a Redis Sentinel
+# (REDIS_SENTINELS: comma-separated host:port of the sentinels, REDIS_SENTINEL_MASTER: the
+# primary's service name), a Redis Cluster (REDIS_CLUSTER_URL: redis://host:port of any node),
+# or, with none of them, the database. See docs/operations.md.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_CLUSTER_URL = os.environ.get("REDIS_CLUSTER_URL", "")
+# Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
+_REDIS_TIMEOUTS = {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+if REDIS_SENTINELS:
+    TOKENS_STORE = "tokens.stores.redis.RedisStore"
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            # One URL, the primary's (is_master=1): reads go to the primary too, so that a
+            # throttle never counts on a replica that lags.
+            "LOCATION": [f"redis://{REDIS_SENTINEL_MASTER}/0?is_master=1"],
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": [
+                    (host, int(port))
+                    for host, _, port in (
+                        s.strip().rpartition(":") for s in REDIS_SENTINELS.split(",")
+                    )
+                ],
+                "SENTINEL_KWARGS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+                **_REDIS_TIMEOUTS,
+            },
+        }
+    }
+elif REDIS_CLUSTER_URL:
+    TOKENS_STORE = "tokens.stores.redis.RedisStore"
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_CLUSTER_URL,
+            "OPTIONS": {
+                # redis-py's cluster client under django-redis (docs/settings.md).
+                "CONNECTION_FACTORY": "tokens.stores.redis.ClusterConnectionFactory",
+                **_REDIS_TIMEOUTS,
+            },
+        }
+    }
+elif REDIS_URL:
     TOKENS_STORE = "tokens.stores.redis.RedisStore"
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
-                # Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                **_REDIS_TIMEOUTS,
                 "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
             },
         }
