@@ -508,6 +508,15 @@ class RedisCluster:
                 client.close()
         return found
 
+    def primary_port_of(self, server: RedisServer) -> int | None:
+        """Return the port of the primary `server` replicates (None for a primary)."""
+        client = server.client()
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        return int(info["master_port"]) if info.get("role") == "slave" else None
+
     def flushall(self) -> None:
         """Empty every primary (their replicas follow)."""
         for server in self.primary_servers():

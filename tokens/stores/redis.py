@@ -30,6 +30,7 @@ from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory
 from redis import exceptions as redis_errors
 from redis.commands.core import Script
+from redis.sentinel import SentinelConnectionPool
 
 from ..conf import tokens_settings
 from ..exceptions import LoginInterrupted, StoreUnavailable
@@ -515,6 +516,10 @@ class RedisStore(BaseStore):
                 rerun_is_safe=grace > 0,
             )
         outcome: Outcome = _decode(result[0])  # type: ignore[assignment]
+        if outcome == "reused":
+            # The session ended: like any revocation, it must survive a failover.
+            with _available():
+                self.replicate(self.redis, user_id)
         if outcome == "grace":
             replays = int(result[5])
             return Rotation(outcome, _decode(result[2]), int(result[3]), int(result[4]), replays)
@@ -552,7 +557,46 @@ class RedisStore(BaseStore):
             pipe.hdel(self.user_key(user_id), session_id)
             pipe.zrem(self.index_key_of(client, user_id), self.index_member(user_id, session_id))
             deleted, _ = pipe.execute()
+            if deleted:
+                self.replicate(client, user_id)
         return bool(deleted)
+
+    def replicate(self, client: Any, user_id: str) -> int:
+        """Wait until a replica has the user's writes so far (a revocation); return how many do.
+
+        Replication is asynchronous: a revocation acknowledged by the primary and lost when a
+        replica is promoted would bring the session back. Revocations are rare, so they wait
+        for one replica (`WAIT`), up to `REPLICA_WAIT_MS` (less than the socket timeout).
+        `WAIT` counts the writes of its own connection: it follows a small write of its own in
+        the user's slot (`<user key>:replicated`, gone after a second), which reaches the
+        replica after the revocation did. On a single server (no replica to fail over to)
+        nothing waits. If no replica acknowledges in time, the revocation stands on the primary
+        (the caller is told it succeeded) and a WARNING is logged: only a failover within that
+        moment could lose it (docs/operations.md).
+        """
+        if not _has_replicas(client):
+            return 0
+        key = self.user_key(user_id)
+        timeout = _socket_timeout(client)
+        wait_ms = int(min(REPLICA_WAIT_MS, timeout * 500)) if timeout else REPLICA_WAIT_MS
+        target = _node_client(client, key)
+        pipe = target.pipeline(transaction=False)
+        pipe.set(f"{key}:replicated", 1, px=1000)
+        pipe.wait(1, wait_ms)
+        try:
+            acknowledged = int(pipe.execute()[-1])
+        except redis_errors.ResponseError as exc:
+            if not str(exc).startswith(("MOVED", "ASK")):
+                raise
+            acknowledged = 0  # the slot is moving (a resharding): the revocation stands
+        if acknowledged < 1:
+            logger.warning(
+                "No Redis replica acknowledged a revocation within %d ms (user %s); it "
+                "stands on the primary, but a failover now could lose it.",
+                wait_ms,
+                user_id,
+            )
+        return acknowledged
 
     def ended_before(self, user_id: str) -> float | None:
         with _available():
@@ -578,6 +622,7 @@ class RedisStore(BaseStore):
                     client=client,
                 )
             ]
+            self.replicate(client, user_id)
             # The index is another key (another Cluster slot): tidied beside the script so the
             # admin's count drops at once, in batches to bound each command's size.
             index = self.index_key_of(client, user_id)
@@ -636,6 +681,17 @@ class RedisStore(BaseStore):
             for key, stale in gone.items():
                 client.zrem(key, *stale)
         return records
+
+
+# How long a revocation waits for a replica to acknowledge it (ms; see RedisStore.replicate()).
+REPLICA_WAIT_MS = 250
+
+
+def _has_replicas(client: Any) -> bool:
+    # Topologies that fail over to a replica: Sentinel, Cluster. One server has none to lose.
+    return isinstance(client, redis.RedisCluster) or isinstance(
+        getattr(client, "connection_pool", None), SentinelConnectionPool
+    )
 
 
 # How many keys the admin index is spread over on a Redis Cluster (each in a slot of its own).
