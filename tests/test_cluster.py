@@ -176,3 +176,20 @@ def test_a_resharding_under_refreshing_users_costs_no_error_and_no_logout(
             assert statuses[200] > chains
             # The slots really moved (a third of the source's).
             assert slots_of(cluster, source) < 4000 < slots_of(cluster, target)
+
+
+def test_a_cluster_whose_primaries_write_without_replicas_is_warned_about(
+    cluster_store: RedisStore, redis_cluster: harness.RedisCluster
+) -> None:
+    from tokens.checks import check_replicated_writes
+
+    [warning] = check_replicated_writes()
+    assert warning.id == "tokens.W004"
+    primaries = redis_cluster.primary_servers()
+    try:
+        for server in primaries:
+            server.client().config_set("min-replicas-to-write", 1)
+        assert check_replicated_writes() == []
+    finally:
+        for server in primaries:
+            server.client().config_set("min-replicas-to-write", 0)
