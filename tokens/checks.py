@@ -244,7 +244,7 @@ def check_replicated_writes(app_configs: Any = None, **kwargs: Any) -> list[Chec
         return []
     except InvalidCacheBackendError:
         return []
-    if all(int(value) > 0 for value in values):
+    if all(int(value or 0) > 0 for value in values):
         return []
     return [
         Warning(
