@@ -3,6 +3,8 @@
     python -m bench.run                      # SQLite (or $DATABASE_URL), full size
     python -m bench.run --db sqlite --db postgres://postgres@127.0.0.1:5432/tokens_bench
     python -m bench.run --tiny               # a few seconds: proves the harness works
+    python -m bench.run --db-store postgres://postgres@127.0.0.1:5432/tokens_bench
+                                             # the database store on PostgreSQL, too
     python -m bench.run --write-docs         # also write the table into docs/benchmarks.md
 
 For each database, a child process migrates a fresh bench database, creates users and tokens,
@@ -11,7 +13,9 @@ starts gunicorn (2 sync workers, bench.settings) on a free loopback port and dri
 order, `rounds` times; the table reports medians and the median of the rounds' ratios, and a
 second table the CPU each process (gunicorn's workers, Redis, PostgreSQL, wrk) spent per request,
 read from /proc around every run. The Redis server is the run's own, on a free port, and is
-flushed between phases; the machine's Redis is never used.
+flushed between phases; the machine's Redis is never used. A database given with --db-store is
+measured once more with the database store (tokens.stores.db) as "this app", on the same
+database as simplejwt's blacklist, and its rows per session counted across the rotations.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='"sqlite" (a fresh file) or a PostgreSQL URL; repeat for several '
         "(default: $DATABASE_URL, else sqlite)",
     )
+    parser.add_argument(
+        "--db-store",
+        action="append",
+        default=[],
+        help="a PostgreSQL URL (or sqlite) to measure once more with the database store as "
+        "this app; repeat for several",
+    )
     parser.add_argument("--tiny", action="store_true", help="seconds, not minutes")
     parser.add_argument("--rounds", type=int, help="override the size's rounds")
     parser.add_argument("--duration", type=int, help="override the size's seconds per run")
@@ -60,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--store", default="redis", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -82,8 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     workdir = Path(tempfile.mkdtemp(prefix="tokens-bench-redis-"))
     started = time.monotonic()
+    children = [(db, "redis") for db in dbs] + [(db, "database") for db in args.db_store]
     with redis_server(workdir) as redis_url:
-        for n, db in enumerate(dbs):
+        for n, (db, store) in enumerate(children):
             out = workdir / f"result-{n}.json"
             subprocess.run(
                 [
@@ -97,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
                     redis_url,
                     "--out",
                     str(out),
+                    "--store",
+                    store,
                     *(["--tiny"] if args.tiny else []),
                     *(["--rounds", str(args.rounds)] if args.rounds else []),
                     *(["--duration", str(args.duration)] if args.duration else []),
@@ -105,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                     # simplejwt's table growth: on the last database (PostgreSQL when given).
                     *(
                         ["--simplejwt-rotations", str(sj_rotations)]
-                        if n == len(dbs) - 1 and sj_rotations
+                        if store == "redis" and n == len(dbs) - 1 and sj_rotations
                         else []
                     ),
                 ],

@@ -7,7 +7,8 @@ name), or REDIS_CLUSTER_URL (redis://host:port of any node of a Redis Cluster). 
 sessions live in that Redis (the Redis store) and so does the cache; without any, sessions live
 in the database (the database store) and the cache is Django's database cache (`manage.py
 createcachetable`).
-ACCESS_TOKEN_SECONDS (default 3600) and VUE_APP_DIR (the Vue example's build).
+ACCESS_TOKEN_SECONDS (default 3600), VUE_APP_DIR (the Vue example's build), SIGNING_KEY_FILE and
+VERIFYING_KEY_FILES (asymmetric signing and key rotation; see docs/sso.md).
 """
 
 import os
@@ -235,6 +236,21 @@ TOKENS: dict[str, object] = {
     "SESSION_MAX_AGE": timedelta(days=30),
     "STORE": TOKENS_STORE,
 }
+
+# SIGNING_KEY_FILE names a PEM private key to sign with instead of SECRET_KEY (other services
+# then verify tokens from /api/auth/jwks); the algorithm follows the key's type: RSA -> RS256,
+# P-256 -> ES256, Ed25519 -> EdDSA. VERIFYING_KEY_FILES lists more PEM keys (separated by
+# os.pathsep; a private key file is reduced to its public half) tokens may be verified with:
+# the next key, and retired keys until their last tokens expire (docs/sso.md).
+if os.environ.get("SIGNING_KEY_FILE"):
+    from tokens.keys import public_pem, signing_settings
+
+    SIMPLE_JWT.update(signing_settings(Path(os.environ["SIGNING_KEY_FILE"]).read_text()))
+    TOKENS["VERIFYING_KEYS"] = [
+        public_pem(Path(name).read_text())
+        for name in os.environ.get("VERIFYING_KEY_FILES", "").split(os.pathsep)
+        if name
+    ]
 
 LOGGING = {
     "version": 1,

@@ -44,6 +44,16 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_COOKIE_SAMESITE": "Lax",
     # None: Secure unless the request is plain HTTP while DEBUG is on.
     "REFRESH_COOKIE_SECURE": None,
+    # Verifying keys besides SIMPLE_JWT's own (the next key, published before it signs, and
+    # retired keys, kept until their last tokens expire): PEM public keys, JWK dicts, or
+    # {"key": ..., "kid": ..., "algorithm": ...}. See docs/sso.md.
+    "VERIFYING_KEYS": (),
+    # How long clients may cache GET /api/auth/jwks (seconds).
+    "JWKS_MAX_AGE": 300,
+    # Redis channel on which a "session ended" event is published (docs/sso.md); None: none.
+    "EVENTS_CHANNEL": "tokens:events",
+    # django-redis cache alias the events are published through; None: CACHE_ALIAS.
+    "EVENTS_CACHE_ALIAS": None,
 }
 
 

@@ -85,3 +85,24 @@ class LiveSession(models.Model):
 
     def __str__(self) -> str:
         return "live session"
+
+
+class ServiceClient(models.Model):
+    """A service allowed to call the introspection endpoint, with HTTP Basic credentials.
+
+    Its `name` is the client id. Only a hash of the secret is stored (`tokens.clients`); the
+    secret itself is shown once, when the client is created.
+    """
+
+    name = models.SlugField(_("client id"), max_length=100, unique=True)
+    secret_hash = models.CharField(_("secret hash"), max_length=128, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("service client")
+        verbose_name_plural = _("service clients")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name

@@ -24,7 +24,7 @@ from django.db import connections, router
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
-from . import rules, signals
+from . import events, rules, signals
 from .conf import to_seconds, tokens_settings
 from .exceptions import (
     SessionNotFound,
@@ -152,6 +152,7 @@ def login(
             reason="max_sessions",
             request=request,
         )
+    events.publish_sessions_ended(str(claim), evicted, "max_sessions")
     signals.session_created.send(
         sender=type(user), user=user, session_id=session_id, request=request
     )
@@ -259,6 +260,7 @@ def _announce_reuse(token: SessionToken, presented_to: str, request: HttpRequest
         reason="reuse",
         request=request,
     )
+    events.publish_sessions_ended(token.user_id, [token.session_id], "reuse")
 
 
 def _is_replay(token: SessionToken) -> bool:
@@ -461,6 +463,7 @@ def end_session(
             reason=reason,
             request=request,
         )
+        events.publish_sessions_ended(user_id, [session_id], reason)
     return ended
 
 
@@ -485,6 +488,7 @@ def _announce(
         signals.session_revoked.send(
             sender=sender, user_id=user_id, session_id=session_id, reason=reason, request=request
         )
+    events.publish_sessions_ended(user_id, session_ids, reason)
 
 
 def logout(token: SessionToken, *, request: HttpRequest | None = None, user: Any = None) -> bool:

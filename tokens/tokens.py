@@ -17,25 +17,34 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+import jwt
 from django.utils import timezone
 from django.utils.encoding import force_bytes
+from django.utils.translation import gettext_lazy as _
 from jwt.algorithms import HMACAlgorithm
-from jwt.exceptions import InvalidKeyError
+from jwt.exceptions import ExpiredSignatureError, InvalidKeyError, InvalidTokenError
 from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.exceptions import (
+    ExpiredTokenError,
+    TokenBackendError,
+    TokenBackendExpiredToken,
+    TokenError,
+)
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from .conf import tokens_settings
 from .exceptions import TokenExpired, TokenInvalid
+from .keys import KeyRing, build_keyring
 
 SESSION_ID_CLAIM = "sid"
 # A refresh token's parent: the jti of the token it replaced (tokens.rules.is_current()).
 PARENT_JTI_CLAIM = "pjti"
 
-# (settings object, backend built from it). Holding the settings object itself, not its id(),
-# means a replaced SIMPLE_JWT can never be mistaken for the cached one.
-_backend_cache: list[tuple[Any, TokenBackend]] = []
+# (settings object, TOKENS["VERIFYING_KEYS"] value, backend built from them). Holding the objects
+# themselves, not their id(), means a replaced setting can never be mistaken for the cached one.
+_backend_cache: list[tuple[Any, Any, TokenBackend]] = []
 
 
 def jwt_api_settings() -> Any:
@@ -44,11 +53,19 @@ def jwt_api_settings() -> Any:
 
 
 def token_backend() -> TokenBackend:
-    """Return a simplejwt `TokenBackend` built from the current `SIMPLE_JWT` settings."""
+    """Return the token backend of the current `SIMPLE_JWT` and `TOKENS["VERIFYING_KEYS"]`.
+
+    The keys are prepared once per settings value. A site that signs with HMAC and lists no
+    other key gets the HMAC shortcut; asymmetric keys and key sets always go through PyJWT.
+    """
     api = jwt_api_settings()
-    if _backend_cache and _backend_cache[0][0] is api:
-        return _backend_cache[0][1]
-    backend = HMACFastPathBackend(
+    extra = tokens_settings.VERIFYING_KEYS
+    if _backend_cache and _backend_cache[0][0] is api and _backend_cache[0][1] is extra:
+        return _backend_cache[0][2]
+    ring = build_keyring(api.ALGORITHM, api.SIGNING_KEY, api.VERIFYING_KEY, extra or ())
+    plain_hmac = ring.algorithm.startswith("HS") and len(ring.verifying) == 1
+    backend_class = HMACFastPathBackend if plain_hmac else KeyRingTokenBackend
+    backend = backend_class(
         api.ALGORITHM,
         api.SIGNING_KEY,
         api.VERIFYING_KEY,
@@ -57,9 +74,73 @@ def token_backend() -> TokenBackend:
         api.JWK_URL,
         api.LEEWAY,
         api.JSON_ENCODER,
+        keyring=ring,
     )
-    _backend_cache[:] = [(api, backend)]
+    _backend_cache[:] = [(api, extra, backend)]
     return backend
+
+
+def current_keyring() -> KeyRing:
+    """Return the key ring of the current settings (signing key and every verifying key)."""
+    backend = token_backend()
+    assert isinstance(backend, KeyRingTokenBackend)
+    return backend.keyring
+
+
+class KeyRingTokenBackend(TokenBackend):
+    """simplejwt's `TokenBackend`, signing with a `kid` header and verifying by `kid`.
+
+    A token is checked with the key its `kid` names (a token without one: the current key),
+    and only with that key's own algorithm: a header that asks for another algorithm (HS256
+    with a public key as the secret) is refused by PyJWT. An unknown `kid` is refused. All
+    parsing and checking is PyJWT's.
+    """
+
+    def __init__(self, *args: Any, keyring: KeyRing | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if keyring is None:
+            keyring = build_keyring(self.algorithm, self.signing_key, self.verifying_key)
+        self.keyring = keyring
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        jwt_payload = payload.copy()
+        if self.audience is not None:
+            jwt_payload["aud"] = self.audience
+        if self.issuer is not None:
+            jwt_payload["iss"] = self.issuer
+        return jwt.encode(
+            jwt_payload,
+            self.keyring.signing_key,
+            algorithm=self.algorithm,
+            headers={"kid": self.keyring.signing_kid},
+            json_encoder=self.json_encoder,
+        )
+
+    def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
+        if self.jwks_client is not None:
+            # SIMPLE_JWT["JWK_URL"]: the keys are another server's; simplejwt fetches them.
+            return super().decode(token, verify)
+        try:
+            header = jwt.get_unverified_header(token)
+        except InvalidTokenError as exc:
+            raise TokenBackendError(_("Token is invalid")) from exc
+        key = self.keyring.key_for(header.get("kid"))
+        if key is None:
+            raise TokenBackendError(_("Token is signed with an unknown key"))
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.get_leeway(),
+                options={"verify_aud": self.audience is not None, "verify_signature": verify},
+            )
+        except ExpiredSignatureError as exc:
+            raise TokenBackendExpiredToken(_("Token is expired")) from exc
+        except InvalidTokenError as exc:
+            raise TokenBackendError(_("Token is invalid")) from exc
 
 
 _HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
@@ -70,7 +151,7 @@ def _b64encode(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
-class HMACFastPathBackend(TokenBackend):
+class HMACFastPathBackend(KeyRingTokenBackend):
     """simplejwt's `TokenBackend`, with a shortcut for the tokens this app mints with HMAC.
 
     PyJWT re-validates its HMAC key on every call (trying to load it as a DER public key and
@@ -96,7 +177,8 @@ class HMACFastPathBackend(TokenBackend):
                     self._key = key
             except (InvalidKeyError, TypeError):
                 self._key = b""
-        header = {"alg": self.algorithm, "typ": "JWT"}
+        # The header PyJWT writes (sorted keys), with the key id every token carries.
+        header = {"alg": self.algorithm, "kid": self.keyring.signing_kid, "typ": "JWT"}
         self._header = _b64encode(json.dumps(header, separators=(",", ":")).encode())
         self._leeway = self.get_leeway().total_seconds() if self._key else 0.0
 

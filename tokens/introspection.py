@@ -1,0 +1,74 @@
+"""RFC 7662 token introspection: what a service client learns about a token."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import rules, services
+from .conf import tokens_settings
+from .exceptions import TokenExpired, TokenInvalid
+from .stores import get_store
+from .tokens import (
+    SessionAccessToken,
+    SessionRefreshToken,
+    SessionToken,
+    decode,
+    jwt_api_settings,
+)
+
+INACTIVE: dict[str, Any] = {"active": False}
+
+
+def introspect(raw: str, hint: str | None = None) -> dict[str, Any]:
+    """Return the RFC 7662 answer for a token: its claims while its session is live.
+
+    Anything else (badly signed, expired, another site's, a session that has ended, a refresh
+    token its session has rotated away, a user deleted or deactivated) is `{"active": false}`,
+    with nothing more, as §2.2 asks. A store that cannot answer raises `StoreUnavailable`.
+    """
+    classes: list[type[SessionToken]] = [SessionAccessToken, SessionRefreshToken]
+    if hint == "refresh_token":
+        classes.reverse()
+    for token_class in classes:
+        try:
+            token = decode(raw, token_class)
+        except (TokenInvalid, TokenExpired):
+            continue
+        return _describe(token)
+    return dict(INACTIVE)
+
+
+def _describe(token: SessionToken) -> dict[str, Any]:
+    now = time.time()
+    store = get_store()
+    if isinstance(token, SessionRefreshToken):
+        # Only the session's own refresh token (or its predecessor inside the grace window) is
+        # usable; a rotated-away one is a replay.
+        record = store.get(token.user_id, token.session_id)
+        outcome = rules.classify_presented(
+            record, token.jti, now=now, max_replays=tokens_settings.ROTATION_MAX_REPLAYS
+        )
+        live = outcome in ("rotated", "grace")
+    else:
+        live = store.is_live(token.user_id, token.session_id, now)
+    if not live:
+        return dict(INACTIVE)
+    user = services.token_user(token[jwt_api_settings().USER_ID_CLAIM])
+    if user is None or not getattr(user, "is_active", True):
+        return dict(INACTIVE)
+    answer: dict[str, Any] = {
+        "active": True,
+        "sub": token.user_id,
+        "username": user.get_username(),
+        "exp": token["exp"],
+        "iat": token["iat"],
+        "sid": token.session_id,
+        # The RFC 7009 token type hint's vocabulary: which of the pair this token is.
+        "token_type": f"{token.token_type}_token",
+        "jti": token.jti,
+    }
+    issuer = jwt_api_settings().ISSUER
+    if issuer:
+        answer["iss"] = issuer
+    return answer
