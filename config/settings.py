@@ -14,6 +14,7 @@ VERIFYING_KEY_FILES (asymmetric signing and key rotation; see docs/sso.md).
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -103,55 +104,56 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
 REDIS_CLUSTER_URL = os.environ.get("REDIS_CLUSTER_URL", "")
-# Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
-_REDIS_TIMEOUTS = {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
-if REDIS_SENTINELS:
-    TOKENS_STORE = "tokens.stores.redis.RedisStore"
-    CACHES = {
-        "default": {
+
+
+def redis_cache(
+    url: str = "", sentinels: str = "", sentinel_master: str = "mymaster", cluster_url: str = ""
+) -> dict[str, Any] | None:
+    """Return the django-redis cache for one Redis, a Sentinel or a Cluster (None: no Redis).
+
+    `sentinels` is comma-separated host:port; it takes precedence, then `cluster_url`, then
+    `url`. The bench builds its topologies' caches with it too.
+    """
+    # Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
+    timeouts = {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+    if sentinels:
+        addresses = [entry.strip().rpartition(":") for entry in sentinels.split(",")]
+        return {
             "BACKEND": "django_redis.cache.RedisCache",
             # One URL, the primary's (is_master=1): reads go to the primary too, so that a
             # throttle never counts on a replica that lags.
-            "LOCATION": [f"redis://{REDIS_SENTINEL_MASTER}/0?is_master=1"],
+            "LOCATION": [f"redis://{sentinel_master}/0?is_master=1"],
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.SentinelClient",
                 "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
-                "SENTINELS": [
-                    (host, int(port))
-                    for host, _, port in (
-                        s.strip().rpartition(":") for s in REDIS_SENTINELS.split(",")
-                    )
-                ],
+                "SENTINELS": [(host, int(port)) for host, _, port in addresses],
                 "SENTINEL_KWARGS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
-                **_REDIS_TIMEOUTS,
+                **timeouts,
             },
         }
-    }
-elif REDIS_CLUSTER_URL:
-    TOKENS_STORE = "tokens.stores.redis.RedisStore"
-    CACHES = {
-        "default": {
+    if cluster_url:
+        return {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_CLUSTER_URL,
+            "LOCATION": cluster_url,
+            # redis-py's cluster client under django-redis (docs/settings.md).
             "OPTIONS": {
-                # redis-py's cluster client under django-redis (docs/settings.md).
                 "CONNECTION_FACTORY": "tokens.stores.redis.ClusterConnectionFactory",
-                **_REDIS_TIMEOUTS,
+                **timeouts,
             },
         }
-    }
-elif REDIS_URL:
-    TOKENS_STORE = "tokens.stores.redis.RedisStore"
-    CACHES = {
-        "default": {
+    if url:
+        return {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                **_REDIS_TIMEOUTS,
-                "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
-            },
+            "LOCATION": url,
+            "OPTIONS": {**timeouts, "CONNECTION_POOL_KWARGS": {"health_check_interval": 30}},
         }
-    }
+    return None
+
+
+_REDIS_CACHE = redis_cache(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_CLUSTER_URL)
+if _REDIS_CACHE is not None:
+    TOKENS_STORE = "tokens.stores.redis.RedisStore"
+    CACHES = {"default": _REDIS_CACHE}
 else:
     # No Redis: sessions in the database, and the throttles' counts in a cache that every
     # worker shares (a per-process cache would multiply each budget by the number of workers).
