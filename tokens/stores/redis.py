@@ -9,7 +9,14 @@ single slot: the hash, and `<prefix>:{u:<user id>}:ended`, the user's "ended bef
 sessions inside it are also pruned when the user logs in. An admin index `<prefix>:index` (a
 sorted set of "<user id>:<session id>" by creation time) lets the admin page read live sessions a
 page at a time; it is written beside the scripts, never inside them, and entries whose session
-has gone are dropped lazily.
+has gone are dropped lazily. On a Redis Cluster it is spread over `CLUSTER_INDEX_SHARDS` keys
+`<prefix>:index:{i<n>}` (each user's entries in one), so no key holds the whole site.
+
+Topologies: one server or Sentinel through django-redis' clients, Cluster through redis-py's
+`RedisCluster` (`ClusterConnectionFactory`). A script's deadline follows the clock of the Redis
+that runs it (on a cluster, the key's primary). Revocations wait for a replica on Sentinel and
+Cluster (`RedisStore.replicate()`), and a refresh token's parent claim lets a rotation lost in
+a failover roll forward (tokens.rules.is_current()). docs/operations.md has the guarantees.
 """
 
 from __future__ import annotations
