@@ -534,8 +534,8 @@ def redis_memory(client: redis.Redis, size: Size, listpack_value: int) -> dict[s
 
     `listpack_value` is Redis' `hash-max-listpack-value`, set for the run.
     """
+    from tokens.jwt import new_jti
     from tokens.stores import SessionRecord, get_store
-    from tokens.tokens import new_jti
 
     client.flushall()
     client.config_set("hash-max-listpack-value", listpack_value)
@@ -641,9 +641,9 @@ def database_rows(size: Size) -> dict[str, Any]:
     """Count the database store's rows across `size.rotations` rotations of 1,000 sessions."""
     from django.db import connection
 
+    from tokens.jwt import new_jti
     from tokens.models import SessionOwner, StoredSession
     from tokens.stores import SessionRecord, get_store
-    from tokens.tokens import new_jti
 
     store = get_store()
     sessions = min(1000, size.sessions)

@@ -63,3 +63,5 @@ def json_bad_request(request: HttpRequest, exception: Any = None) -> JsonRespons
 handler404 = json_not_found
 handler500 = json_server_error
 handler400 = json_bad_request
+# A user deleted or deactivated behind the site's back, first read after a view: 401 JSON.
+handler403 = "tokens.exceptions.permission_denied"

@@ -11,10 +11,10 @@ from django.test import Client
 
 from tests.conftest import bearer, free_port, login
 from tokens import services
+from tokens.jwt import new_jti
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import RedisStore
 from tokens.stores.redis import _encode as encode
-from tokens.tokens import new_jti
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +69,24 @@ def test_user_changelist_offers_the_end_all_sessions_action(admin_client):
     assert '<option value="end_all_sessions">End all sessions of the selected users</option>' in (
         page
     )
+
+
+def test_a_site_that_lists_the_action_itself_offers_it_once(
+    admin_user, django_user_model, monkeypatch
+):
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from accounts.admin import UserAdmin
+    from tokens.admin import end_all_sessions_action
+
+    monkeypatch.setattr(UserAdmin, "actions", [end_all_sessions_action])
+    request = RequestFactory().get(USERS)
+    request.user = admin_user
+    actions = UserAdmin(django_user_model, admin.site).get_actions(request)
+
+    ours = [name for name, entry in actions.items() if entry[0] is end_all_sessions_action]
+    assert ours == ["end_all_sessions_action"]
 
 
 def test_action_ends_every_session_of_the_selected_users_and_logs_it(
@@ -367,7 +385,7 @@ def store_sessions(users, per_user):
             created = now - n
             record = SessionRecord(
                 session_id=secrets.token_urlsafe(12),
-                user_id=services.user_key(user),
+                user_id=services.user_id_of(user),
                 created_at=created,
                 last_used_at=created,
                 expires_at=int(now) + 3600,

@@ -244,7 +244,7 @@ def test_two_tabs_refreshing_on_their_own_timers_stay_signed_in(page, context, t
 def test_revoking_the_session_on_the_server_sends_the_page_to_login(page, alice):
     log_in(page)
     expect_signed_in(page)
-    ended = services.end_all_sessions(services.user_key(alice), reason="admin")
+    ended = services.end_all_sessions(services.user_id_of(alice), reason="admin")
     assert len(ended) == 1
     # No click needed: the next background refresh is refused and the page says so.
     expect(page.locator("#login")).to_be_visible(timeout=3 * ACCESS_SECONDS * 1000)

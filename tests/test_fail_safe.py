@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
 from tokens import services
-from tokens.exceptions import LoginInterrupted, StoreUnavailable
+from tokens.errors import LoginInterrupted, StoreUnavailable
 from tokens.stores import redis as redis_store
 
 NEW_PASSWORD = "a-new-and-long-passphrase"

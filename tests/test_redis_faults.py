@@ -273,3 +273,22 @@ def test_check_is_registered_and_silent_when_redis_is_down(redis_config, setting
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
     }
     assert check_eviction_policy() == []
+
+
+@pytest.mark.live
+def test_a_login_while_the_database_is_unreachable_answers_503_not_500(
+    gunicorn_servers, transactional_db, caplog
+):
+    # With the database store the database is the session store; with either store it is
+    # where the password is checked. A closed port stands for a database that is down.
+    closed = f"postgres://postgres@127.0.0.1:{free_port()}/tokens"
+    server = gunicorn_servers(workers=1, DATABASE_URL=closed)
+    for body in (
+        {"username": "alice", "password": PASSWORD},
+        {"grant_type": "password", "username": "alice", "password": PASSWORD},
+    ):
+        path = LOGIN if "grant_type" not in body else "/api/auth/token"
+        response = httpx.post(server.url + path, json=body, timeout=10)
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "store_unavailable"
+        assert response.headers["Retry-After"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tokens import rules
-from tokens.exceptions import LoginInterrupted
+from tokens.errors import LoginInterrupted
 from tokens.stores import SessionRecord
 from tokens.stores.redis import RedisStore, _encode
 

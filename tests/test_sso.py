@@ -27,10 +27,10 @@ from django.core.management.base import CommandError
 
 from tests.conftest import ROOT, bearer, login
 from tokens import clients
+from tokens.jwt import token_backend
 from tokens.keys import hmac_kid, public_jwk, signing_settings, thumbprint
 from tokens.models import ServiceClient
 from tokens.resource import events as resource_events
-from tokens.tokens import HMACFastPathBackend, token_backend
 
 
 def private_pem(key: Any) -> str:
@@ -100,8 +100,6 @@ def test_the_site_signs_with_the_key_s_algorithm_and_its_thumbprint_as_kid(
         "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
     )
     assert refreshed.status_code == 200
-    # Asymmetric keys never take the HMAC shortcut.
-    assert not isinstance(token_backend(), HMACFastPathBackend)
 
 
 def test_a_key_object_without_a_verifying_key_signs_and_verifies(api, user, settings):
@@ -167,12 +165,6 @@ def test_the_resource_settings_are_checked(settings, resource, ids):
 
     settings.TOKENS_RESOURCE = resource
     assert [error.id for error in check_resource_settings()] == ids
-
-
-def test_a_key_set_turns_the_hmac_shortcut_off(settings):
-    assert isinstance(token_backend(), HMACFastPathBackend)
-    settings.TOKENS = {**settings.TOKENS, "VERIFYING_KEYS": [public_pem_of(KEYS["ES256"])]}
-    assert not isinstance(token_backend(), HMACFastPathBackend)
 
 
 def test_tokens_of_a_retired_key_keep_working_and_new_ones_carry_the_new_kid(api, user, settings):

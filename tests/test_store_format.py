@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import bearer, current_id, login, sessions_of
 from tokens import rules
-from tokens.exceptions import StoreUnavailable
+from tokens.errors import StoreUnavailable
 from tokens.rules import PREVIOUS_JTI_LENGTH
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import RedisStore, _b36, _encode, _expires_at, _pack_agent, _record
@@ -69,7 +69,7 @@ def test_a_session_record_fits_a_256_byte_listpack_value(api, user, redis_server
 
 
 def test_a_rotation_keeps_the_previous_token_id_cut_to_its_stored_length(api, user):
-    from tokens.tokens import SessionRefreshToken, decode
+    from tokens.jwt import SessionRefreshToken, decode
 
     body = login(api)
     presented = decode(body["refresh_token"], SessionRefreshToken)

@@ -193,7 +193,7 @@ def test_a_refused_refresh_settles_every_waiting_request_and_shows_the_login_pag
     log_in(page)
     expect_signed_in(page)
     page.uncheck("#auto-refresh")
-    services.end_all_sessions(services.user_key(alice), reason="admin")
+    services.end_all_sessions(services.user_id_of(alice), reason="admin")
     traffic.clear()
     # The seed's interceptor left these pending forever when its refresh failed.
     outcomes = page.evaluate(CALL_TWENTY)

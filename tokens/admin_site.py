@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from rest_framework.throttling import BaseThrottle
 
-from .exceptions import StoreUnavailable
+from .errors import StoreUnavailable
 from .throttling import ADDRESS_SCOPE, USERNAME_SCOPE, spend, username_value
 
 

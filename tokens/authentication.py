@@ -17,8 +17,9 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from . import services
-from .exceptions import SessionRevoked, TokenInvalid, TokensError, access_error
-from .tokens import SessionToken, jwt_api_settings
+from .errors import TokenInvalid, TokensError
+from .exceptions import UserGoneError, access_error
+from .jwt import SessionToken, jwt_api_settings
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -52,7 +53,9 @@ class SessionJWTAuthentication(JWTAuthentication):
         needs only the user's id, `is_authenticated` or truthiness costs no query. The first
         read of anything else loads the row; a missing or inactive user (deleted or deactivated
         behind the site's back, by raw SQL or a queryset update, which send no signal) then
-        still answers 401 `session_revoked`.
+        still answers 401 `session_revoked`. Read first after the view (a middleware, a
+        template), outside DRF's handling, it is Django's `PermissionDenied`: a 403, never a
+        500 (`tokens.exceptions.UserGoneError`).
         """
         api = jwt_api_settings()
         model = get_user_model()
@@ -123,7 +126,8 @@ def _load_user(claim: Any) -> Any:
     """Return the token's user; a missing or inactive user means the session is over."""
     user = services.token_user(claim)
     if user is None or not user.is_active:
-        raise access_error(SessionRevoked())
+        # 401 session_revoked in a DRF view; Django's 403 when first read after one.
+        raise UserGoneError()
     return user
 
 

@@ -272,7 +272,7 @@ _IGNORED_SIMPLE_JWT: list[tuple[str, str, str]] = [
     (
         "AUTH_TOKEN_CLASSES",
         "tokens.W011",
-        "Only the app's own access tokens (tokens.tokens.SessionAccessToken, which carry a "
+        "Only the app's own access tokens (tokens.jwt.SessionAccessToken, which carry a "
         "session id) authenticate; AUTH_TOKEN_CLASSES is not read.",
     ),
     (

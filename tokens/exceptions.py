@@ -1,8 +1,9 @@
-"""Domain errors (plain exceptions) and the API errors views translate them into.
+"""API errors (DRF exceptions with codes) and the exception handler that renders them.
 
-Services and stores raise the plain `TokensError` subclasses. Views and the authentication class
-turn them into DRF exceptions whose `default_code` is the stable `code` of the JSON error body.
-`exception_handler` makes every error body of the API `{"code": ..., "detail": ...}`.
+Services and stores raise the plain domain errors of `tokens.errors`. Views and the
+authentication class turn them into the DRF exceptions here, whose `default_code` is the stable
+`code` of the JSON error body. `exception_handler` makes every error body of the API
+`{"code": ..., "detail": ...}`.
 """
 
 from __future__ import annotations
@@ -10,65 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-# --- Domain errors -------------------------------------------------------------------------
-
-
-class TokensError(Exception):
-    """Base class of the errors `tokens.services` and the stores raise."""
-
-    code = "tokens_error"
-
-
-class StoreUnavailable(TokensError):
-    """The session store (Redis) could not be reached in time."""
-
-    code = "store_unavailable"
-
-
-class LoginInterrupted(TokensError):
-    """The user's sessions were all ended while this login was checking the password.
-
-    The password it checked may have just changed, or the user logged out everywhere: the login
-    creates no session and may simply be tried again (it checks the password again).
-    """
-
-    code = "login_interrupted"
-
-
-class TokenInvalid(TokensError):
-    """The token is malformed, badly signed, of the wrong type, or not ours."""
-
-    code = "token_invalid"
-
-
-class TokenExpired(TokensError):
-    """The token's `exp` has passed."""
-
-    code = "token_expired"
-
-
-class TokenReused(TokensError):
-    """A rotated-away refresh token was presented after the grace window: the session is ended."""
-
-    code = "refresh_token_reused"
-
-
-class SessionRevoked(TokensError):
-    """The token's session no longer exists (logged out, revoked, expired or evicted)."""
-
-    code = "session_revoked"
-
-
-class SessionNotFound(TokensError):
-    """No live session with this id belongs to this user."""
-
-    code = "session_not_found"
-
+from .errors import (
+    LoginInterrupted,
+    SessionRevoked,
+    StoreUnavailable,
+    TokenExpired,
+    TokenInvalid,
+    TokenReused,
+    TokensError,
+)
 
 # --- API errors ----------------------------------------------------------------------------
 
@@ -111,7 +68,7 @@ class ServiceUnavailable(TokensAPIException):
     retry_after = 1
 
 
-class LoginInterruptedError(TokensAPIException):
+class LoginConflictError(TokensAPIException):
     """409: the user's sessions were ended while this login was checking the password."""
 
     status_code = status.HTTP_409_CONFLICT
@@ -136,6 +93,26 @@ class AccessTokenError(exceptions.AuthenticationFailed):
     default_code = "access_token_invalid"
 
 
+class UserGoneError(AccessTokenError, PermissionDenied):
+    """The lazy user of a live session names a user deleted or deactivated behind our back.
+
+    `tokens.authentication.LazyUser` raises it when the user's row is first read. Inside a DRF
+    view it answers like every ended session: 401 `session_revoked` (see `exception_handler`).
+    Read after the view (a middleware, a template), outside DRF's exception handling, it is
+    Django's `PermissionDenied`: Django answers 403 through the site's `handler403`, never 500;
+    with `permission_denied` as that handler, 401 `session_revoked` like the API.
+    """
+
+    default_detail = _("The session has ended. Log in again.")
+    default_code = "session_revoked"
+
+    def as_access_error(self) -> AccessTokenError:
+        """Return the plain 401 this stands for, with the `WWW-Authenticate` DRF gave it."""
+        error = AccessTokenError(self.detail, self.default_code)
+        error.auth_header = getattr(self, "auth_header", None)  # type: ignore[attr-defined]
+        return error
+
+
 class CsrfFailed(TokensAPIException):
     """A request that relies on the refresh-token cookie failed Django's CSRF check."""
 
@@ -144,7 +121,9 @@ class CsrfFailed(TokensAPIException):
     default_code = "csrf_failed"
 
 
-class SessionNotFoundError(TokensAPIException):
+class NoSuchSessionError(TokensAPIException):
+    """404 `session_not_found`: the session is not the caller's, or no longer live."""
+
     status_code = status.HTTP_404_NOT_FOUND
     default_detail = _("No such session.")
     default_code = "session_not_found"
@@ -189,6 +168,27 @@ def access_error(exc: TokensError) -> exceptions.APIException:
     return AccessTokenError(detail, code)
 
 
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 403 view, except for a user gone behind the site's back: 401 `session_revoked`.
+
+    Set it as the site's `handler403` (`handler403 = "tokens.exceptions.permission_denied"` in
+    the root URLconf). A lazy user whose row is first read after a DRF view, where DRF's
+    handler cannot answer, raises `UserGoneError`; with this handler it answers as the API
+    answers every ended session, as JSON with `WWW-Authenticate`. Any other `PermissionDenied`
+    gets Django's own 403 page.
+    """
+    if not isinstance(exception, UserGoneError):
+        return defaults.permission_denied(request, exception)  # type: ignore[arg-type]
+    # Imported here: tokens.authentication imports this module.
+    from .authentication import header_types
+
+    response = JsonResponse(
+        {"code": exception.default_code, "detail": str(exception.detail)}, status=401
+    )
+    response["WWW-Authenticate"] = f'{header_types()[0]} realm="api", error="invalid_token"'
+    return response
+
+
 # --- The exception handler -----------------------------------------------------------------
 
 _CODE_OVERRIDES = {
@@ -214,8 +214,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, StoreUnavailable):
         exc = ServiceUnavailable()
+    elif isinstance(exc, UserGoneError):
+        # Before the PermissionDenied branch (DRF's handler has one too): in a view it is 401.
+        exc = exc.as_access_error()
     elif isinstance(exc, LoginInterrupted):
-        exc = LoginInterruptedError()
+        exc = LoginConflictError()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -7,15 +7,15 @@ from typing import Any
 
 from . import rules, services
 from .conf import tokens_settings
-from .exceptions import TokenExpired, TokenInvalid
-from .stores import get_store
-from .tokens import (
+from .errors import TokenExpired, TokenInvalid
+from .jwt import (
     SessionAccessToken,
     SessionRefreshToken,
     SessionToken,
     decode,
     jwt_api_settings,
 )
+from .stores import get_store
 
 INACTIVE: dict[str, Any] = {"active": False}
 

@@ -50,7 +50,7 @@ def end_sessions_before_change(sender: Any, instance: Any, **kwargs: Any) -> Non
         reason, keep = "password_change", services.kept_session(instance)
     else:
         return
-    services.end_all_sessions(services.user_key(instance), reason=reason, keep=keep)
+    services.end_all_sessions(services.user_id_of(instance), reason=reason, keep=keep)
     instance.__dict__[_ENDED_ATTR] = (reason, keep)
 
 
@@ -62,7 +62,7 @@ def end_sessions_after_change(sender: Any, instance: Any, created: bool, **kwarg
 
 def end_sessions_before_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
     """End all sessions of a user about to be deleted; `StoreUnavailable` stops the deletion."""
-    services.end_all_sessions(services.user_key(instance), reason="deleted")
+    services.end_all_sessions(services.user_id_of(instance), reason="deleted")
     instance.__dict__[_ENDED_ATTR] = ("deleted", None)
 
 
@@ -76,7 +76,7 @@ def _repeat_after_commit(instance: Any, using: str | None) -> None:
     if ended is None:
         return
     reason, keep = ended
-    user_id = services.user_key(instance)
+    user_id = services.user_id_of(instance)
     # Outside a transaction the change is already written and this runs at once.
     transaction.on_commit(
         lambda: services.end_all_sessions_again(user_id, reason=reason, keep=keep),

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .display import device_label, moment
 from .stores import SessionRecord
 
 # A JWT of ours is a few hundred bytes; anything far larger is not one and is refused early.
@@ -165,30 +165,6 @@ class RefreshSerializer(serializers.Serializer):
     )
 
 
-def refresh_token_in(data: Any) -> str | None:
-    """Return the body's `refresh_token` as `RefreshSerializer` validates it (None: absent).
-
-    Every refresh passes here, and a DRF serializer costs tens of microseconds to build and
-    run (a deep copy of its fields, then a per-character surrogate check). A clean token (an
-    ASCII string of sensible length, nothing to trim) is what the serializer would return
-    unchanged, so it is taken as it is; anything else gets the serializer and its errors.
-    """
-    if type(data) is dict:
-        value = data.get("refresh_token")
-        if (
-            type(value) is str
-            and 0 < len(value) <= MAX_TOKEN_LENGTH
-            and value.isascii()
-            and value.isprintable()
-            and not value[0].isspace()
-            and not value[-1].isspace()
-        ):
-            return value
-    serializer = RefreshSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data.get("refresh_token")
-
-
 class LogoutSerializer(serializers.Serializer):
     refresh_token = TokenField(required=False)
 
@@ -272,42 +248,6 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-_BROWSERS = [
-    ("Edge", re.compile(r"Edg(e|A|iOS)?/")),
-    ("Opera", re.compile(r"OPR/|Opera")),
-    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
-    ("Chrome", re.compile(r"Chrome/|CriOS/|Chromium/")),
-    ("Safari", re.compile(r"Safari/")),
-]
-_SYSTEMS = [
-    ("Android", re.compile(r"Android")),
-    ("iOS", re.compile(r"iPhone|iPad|iPod")),
-    ("Windows", re.compile(r"Windows")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh")),
-    ("ChromeOS", re.compile(r"CrOS")),
-    ("Linux", re.compile(r"Linux")),
-]
-_TOOLS = re.compile(r"^(python-httpx|python-requests|curl|Wget|okhttp|axios|node-fetch)\b", re.I)
-
-
-def device_label(user_agent: str) -> str:
-    """Return a short label for a user agent, such as "Firefox on Linux" or "curl"."""
-    if not user_agent:
-        return str(_("Unknown device"))
-    tool = _TOOLS.match(user_agent)
-    if tool:
-        return tool.group(1)
-    browser = next((name for name, pattern in _BROWSERS if pattern.search(user_agent)), None)
-    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), None)
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or user_agent.split("/", 1)[0][:40]
-
-
-def _moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
 class SessionSerializer(serializers.Serializer):
     """One live session as the sessions endpoint shows it."""
 
@@ -322,15 +262,15 @@ class SessionSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_created_at(self, record: SessionRecord) -> datetime:
-        return _moment(record.created_at)
+        return moment(record.created_at)
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_last_used_at(self, record: SessionRecord) -> datetime:
-        return _moment(record.last_used_at)
+        return moment(record.last_used_at)
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_expires_at(self, record: SessionRecord) -> datetime:
-        return _moment(record.expires_at)
+        return moment(record.expires_at)
 
     def get_device(self, record: SessionRecord) -> str:
         return device_label(record.user_agent)

@@ -11,22 +11,20 @@ import logging
 import math
 import secrets
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
 from django.core.exceptions import ValidationError
-from django.db import connections, router
 from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
 from . import events, rules, signals
 from .conf import to_seconds, tokens_settings
-from .exceptions import (
+from .errors import (
     SessionNotFound,
     SessionRevoked,
     StoreUnavailable,
@@ -34,8 +32,7 @@ from .exceptions import (
     TokenInvalid,
     TokenReused,
 )
-from .stores import SessionRecord, get_store
-from .tokens import (
+from .jwt import (
     PARENT_JTI_CLAIM,
     SessionAccessToken,
     SessionRefreshToken,
@@ -46,6 +43,7 @@ from .tokens import (
     mint_refresh,
     new_jti,
 )
+from .stores import SessionRecord, get_store
 
 security_logger = logging.getLogger("django.security.tokens")
 logger = logging.getLogger("tokens")
@@ -80,7 +78,7 @@ class TokenPair:
         return body
 
 
-def user_key(user: Any) -> str:
+def user_id_of(user: Any) -> str:
     """Return the store's id for a user (its simplejwt USER_ID_FIELD, as a string)."""
     return str(_user_claim(user))
 
@@ -307,7 +305,7 @@ def user_is_active(claim: Any) -> bool | None:
     """Return whether the user a token's user-id claim names is active; None if there is none.
 
     Every refresh asks this. With an `is_active` column it reads that one column through the
-    default manager, as `values_list("is_active")` would, without building a user. A model
+    default manager (`values_list("is_active", flat=True)`), without building a user. A model
     whose `is_active` is not a column (a property, or none: active, as Django's backends
     treat it) is loaded and asked.
     """
@@ -315,120 +313,44 @@ def user_is_active(claim: Any) -> bool | None:
     if not _has_active_column(model):
         user = token_user(claim)
         return None if user is None else bool(getattr(user, "is_active", True))
-    return _find_user(model, claim, flag_only=True)
+    flags = _users_named_by(model, claim, "is_active")
+    try:
+        return None if flags is None else bool(flags.get())
+    except model.DoesNotExist:
+        return None
 
 
 def token_user(claim: Any) -> Any | None:
     """Return the user a token's user-id claim names, or None if there is none.
 
-    Every request whose view reads `request.user` asks this. It runs the default manager's
-    query for `USER_ID_FIELD = claim` as the ORM would, but compiled once per user model and
-    database: the ORM's per-call query building and compiling cost more than the database
-    lookup itself.
+    It is the default manager's `get()` for `USER_ID_FIELD = claim`: a field that is not
+    unique and names several users raises `MultipleObjectsReturned`, as the ORM does.
     """
-    return _find_user(get_user_model(), claim, flag_only=False)
-
-
-def _find_user(model: Any, claim: Any, *, flag_only: bool) -> Any | None:
-    id_field: Any = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
-    alias = router.db_for_read(model)
-    connection = connections[alias]
-    query = _user_query(model, id_field.name, alias, flag_only)
+    model = get_user_model()
+    users = _users_named_by(model, claim)
     try:
-        python_value = id_field.to_python(claim)
-        value = id_field.get_db_prep_value(python_value, connection)
+        return None if users is None else users.get()
+    except model.DoesNotExist:
+        return None
+
+
+def _users_named_by(model: Any, claim: Any, flag: str | None = None) -> Any | None:
+    """Return the default manager's users whose USER_ID_FIELD is `claim`, or None.
+
+    With `flag`, only that column of each (`values_list(flag, flat=True)`). None when the
+    field cannot take the claim (a string for an integer id, a list): such a claim names no
+    user, it is not an error.
+    """
+    id_field = model._meta.get_field(jwt_api_settings().USER_ID_FIELD)
+    queryset = model._default_manager.all()
+    if flag is not None:
+        queryset = queryset.values_list(flag, flat=True)
+    try:
+        # The lookup converts its value when the filter is built, so a claim the field
+        # refuses raises here rather than in the database.
+        return queryset.filter(**{id_field.name: id_field.to_python(claim)})
     except (ValidationError, ValueError, TypeError):
         return None
-    rows: list[Any] = []
-    if query is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(query.sql, [value])
-            rows = cursor.fetchall()
-    if query is None or len(rows) > 1:
-        # A manager whose query the shortcut cannot stand in for, or several users for the
-        # claim (a USER_ID_FIELD that is not unique): the ORM's own get(), and its errors.
-        queryset = model._default_manager.db_manager(alias).all()
-        if flag_only:
-            queryset = queryset.values_list("is_active", flat=True)
-        try:
-            return queryset.get(**{id_field.name: python_value})
-        except model.DoesNotExist:
-            return None
-    if not rows:
-        return None
-    row = list(rows[0])
-    for position, (converters, expression) in query.converters_for(connection).items():
-        for convert in converters:
-            row[position] = convert(row[position], expression, connection)
-    if flag_only:
-        return row[0]
-    return model.from_db(alias, query.attnames, row[query.start : query.end])
-
-
-@dataclass(frozen=True)
-class _CompiledUserQuery:
-    sql: str
-    expressions: list[Any]
-    attnames: list[str]
-    start: int
-    end: int
-    # Column converters, per database connection (one per thread): Django's converters may
-    # read their connection's settings, so each thread uses its own.
-    converters: weakref.WeakKeyDictionary[Any, dict[int, Any]] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-
-    def converters_for(self, connection: Any) -> dict[int, Any]:
-        """Return what SQLCompiler.get_converters() returns for this query on `connection`."""
-        converters = self.converters.get(connection)
-        if converters is None:
-            converters = {}
-            for position, expression in enumerate(self.expressions):
-                found = connection.ops.get_db_converters(expression) + expression.get_db_converters(
-                    connection
-                )
-                if found:
-                    converters[position] = (found, expression)
-            self.converters[connection] = converters
-        return converters
-
-
-@functools.lru_cache(maxsize=32)
-def _user_query(
-    model: Any, field_name: str, alias: str, flag_only: bool
-) -> _CompiledUserQuery | None:
-    queryset = model._default_manager.using(alias).filter(**{field_name: 0})
-    if flag_only:
-        queryset = queryset.values_list("is_active")
-    compiler = queryset[:2].query.get_compiler(alias)
-    sql, params = compiler.as_sql()
-    expressions = [column for column, _, _ in compiler.select]
-    if len(params) != 1:
-        return None  # the manager adds parameters of its own: only the ORM knows their order
-    if flag_only:
-        if len(expressions) != 1:
-            return None  # extra columns from the manager: leave them to the ORM
-        # What ValuesListIterable does with the rows: convert the column, nothing more.
-        return _CompiledUserQuery(sql=sql, expressions=expressions, attnames=[], start=0, end=1)
-    # Only rows that are the user model's own columns. Annotations, related rows and
-    # prefetches of a custom manager need the ORM.
-    if (
-        queryset._prefetch_related_lookups
-        or compiler.annotation_col_map
-        or compiler.klass_info.get("related_klass_infos")
-    ):
-        return None
-    # What Django's ModelIterable does with a compiled query's rows: convert the columns the
-    # backend returns raw, and build the instance from the model's own columns.
-    fields = compiler.klass_info["select_fields"]
-    start, end = fields[0], fields[-1] + 1
-    return _CompiledUserQuery(
-        sql=sql,
-        expressions=expressions,
-        attnames=[column.target.attname for column, _, _ in compiler.select[start:end]],
-        start=start,
-        end=end,
-    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -527,20 +449,20 @@ def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | No
 
 def list_sessions(user: Any) -> list[SessionRecord]:
     """Return the user's live sessions, newest first."""
-    return get_store().sessions(user_key(user), time.time())
+    return get_store().sessions(user_id_of(user), time.time())
 
 
 def end_user_session(
     user: Any, session_id: str, *, reason: str, request: HttpRequest | None = None
 ) -> None:
     """End one of this user's sessions; raise `SessionNotFound` if it is not theirs or not live."""
-    if not end_session(user_key(user), session_id, reason=reason, request=request):
+    if not end_session(user_id_of(user), session_id, reason=reason, request=request):
         raise SessionNotFound()
 
 
 def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[str]:
     """End every session of the user, each one's access tokens included, in one step."""
-    ended = end_all_sessions(user_key(user), reason="logout_all", request=request)
+    ended = end_all_sessions(user_id_of(user), reason="logout_all", request=request)
     # `__class__`, not type(): request.user may be a lazy user (tokens.authentication.LazyUser).
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return ended
@@ -566,7 +488,7 @@ def change_password(user: Any, new_password: str, *, keep_session: str | None) -
 
 @contextmanager
 def _keeping(user: Any, session_id: str) -> Iterator[None]:
-    handoff = _keep_session.set((_model_label(user), user_key(user), session_id))
+    handoff = _keep_session.set((_model_label(user), user_id_of(user), session_id))
     try:
         yield
     finally:
@@ -582,7 +504,7 @@ def kept_session(user: Any) -> str | None:
     if keeping is None:
         return None
     label, key, session_id = keeping
-    if _model_label(user) != label or user_key(user) != key:
+    if _model_label(user) != label or user_id_of(user) != key:
         return None
     return session_id
 

@@ -40,7 +40,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from .conf import tokens_settings
-from .exceptions import StoreUnavailable
+from .errors import StoreUnavailable
 from .serializers import UsernameField, login_name
 
 logger = logging.getLogger(__name__)

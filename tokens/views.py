@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 import posixpath
 import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
@@ -25,18 +27,15 @@ from rest_framework.views import APIView
 from . import services
 from .authentication import SessionJWTAuthentication
 from .conf import tokens_settings
+from .errors import LoginInterrupted, SessionNotFound, StoreUnavailable, TokensError
 from .exceptions import (
     CsrfFailed,
     InvalidCredentials,
     InvalidRequest,
-    LoginInterrupted,
-    LoginInterruptedError,
+    LoginConflictError,
+    NoSuchSessionError,
     RefreshTokenError,
     ServiceUnavailable,
-    SessionNotFound,
-    SessionNotFoundError,
-    StoreUnavailable,
-    TokensError,
     refresh_error,
     refresh_failure,
 )
@@ -53,9 +52,10 @@ from .serializers import (
     RevokeSerializer,
     SessionSerializer,
     TokenPairSerializer,
-    refresh_token_in,
 )
 from .throttling import LOGIN_THROTTLES, check_password_budget
+
+logger = logging.getLogger("tokens.store")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -169,7 +169,13 @@ def check_credentials(request: Request, username: str, password: str) -> Any:
     Django's `authenticate` runs the hasher for unknown usernames too and sends
     `user_login_failed` with the password scrubbed.
     """
-    user = authenticate(request._request, username=username, password=password)
+    try:
+        user = authenticate(request._request, username=username, password=password)
+    except (OperationalError, InterfaceError) as exc:
+        # The database that holds the users cannot answer (with the database store it also
+        # holds the sessions): the same 503 as a store outage, never a 500.
+        logger.error("Login failed: the database is unavailable: %s: %s", type(exc).__name__, exc)
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if user is None:
         raise InvalidCredentials()
     return user
@@ -233,7 +239,9 @@ class RefreshView(PublicView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        raw = refresh_token_in(request.data)
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw = data.validated_data.get("refresh_token")
         from_cookie = raw is None
         if raw is None:
             raw = refresh_token_from_cookie(request)
@@ -293,7 +301,7 @@ class OAuthTokenView(PublicView):
             except LoginInterrupted as exc:
                 # The credentials it checked may no longer hold: an invalid grant (RFC 6749
                 # §5.2), still 409 login_interrupted like the login endpoint.
-                raise LoginInterruptedError(error="invalid_grant") from exc
+                raise LoginConflictError(error="invalid_grant") from exc
             return token_response(pair)
         if grant == "refresh_token":
             if not fields.get("refresh_token"):
@@ -428,7 +436,7 @@ class SessionDetailView(APIView):
                 request.user, session_id, reason="logout", request=request._request
             )
         except SessionNotFound as exc:
-            raise SessionNotFoundError() from exc
+            raise NoSuchSessionError() from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

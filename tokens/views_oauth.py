@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 
 from . import clients, introspection
 from .conf import tokens_settings
+from .jwt import current_keyring, jwt_api_settings
 from .parsers import JSONParser
 from .serializers import ErrorSerializer
-from .tokens import current_keyring, jwt_api_settings
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

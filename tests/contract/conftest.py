@@ -25,8 +25,8 @@ from django.conf import settings as django_settings
 from django.db import connections
 
 from tests.conftest import cluster_cache, sentinel_cache
+from tokens.jwt import new_jti
 from tokens.stores import BaseStore, Rotation, SessionRecord, get_store
-from tokens.tokens import new_jti
 
 STORE_PATHS = {
     "redis": "tokens.stores.redis.RedisStore",

@@ -21,7 +21,7 @@ from tests.test_rules import (
     _record_before,
 )
 from tokens import rules
-from tokens.exceptions import LoginInterrupted
+from tokens.errors import LoginInterrupted
 from tokens.models import StoredSession
 from tokens.stores import BaseStore, SessionRecord
 from tokens.stores.redis import RedisStore, _encode

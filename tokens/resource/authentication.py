@@ -12,16 +12,8 @@ from rest_framework import HTTP_HEADER_ENCODING, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from ..exceptions import (
-    AccessTokenError,
-    ServiceUnavailable,
-    SessionRevoked,
-    StoreUnavailable,
-    TokenExpired,
-    TokenInvalid,
-    TokensAPIException,
-    access_error,
-)
+from ..errors import SessionRevoked, StoreUnavailable, TokenExpired, TokenInvalid
+from ..exceptions import AccessTokenError, ServiceUnavailable, TokensAPIException, access_error
 from .conf import resource_settings
 from .jwks import KeysUnavailable, jwks_cache
 from .liveness import LivenessUnavailable, session_is_live

@@ -49,7 +49,7 @@ class Rotation:
 
 
 class BaseStore:
-    """Keep live sessions. Raise `tokens.exceptions.StoreUnavailable` when the backend is down."""
+    """Keep live sessions. Raise `tokens.errors.StoreUnavailable` when the backend is down."""
 
     def create(
         self,
@@ -63,7 +63,7 @@ class BaseStore:
         `started_at` is when the login began (before its password check); if the user's
         sessions were all ended at or after it (`tokens.rules.admits_login()` against the time
         `delete_all(ended_at=...)` recorded), store nothing and raise
-        `tokens.exceptions.LoginInterrupted`. Otherwise return
+        `tokens.errors.LoginInterrupted`. Otherwise return
         the ids of the sessions ended to make room (`tokens.rules.sessions_to_evict()`). All of
         it is one atomic step.
         """

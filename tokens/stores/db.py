@@ -41,7 +41,7 @@ from django.db.models import QuerySet
 
 from .. import rules
 from ..conf import tokens_settings
-from ..exceptions import LoginInterrupted, StoreUnavailable
+from ..errors import LoginInterrupted, StoreUnavailable
 from ..models import SessionOwner, StoredSession
 from .base import BaseStore, Rotation, SessionRecord
 

@@ -40,7 +40,7 @@ from redis.commands.core import Script
 from redis.sentinel import SentinelConnectionPool
 
 from ..conf import tokens_settings
-from ..exceptions import LoginInterrupted, StoreUnavailable
+from ..errors import LoginInterrupted, StoreUnavailable
 from ..rules import PREVIOUS_JTI_LENGTH
 from .base import BaseStore, Outcome, Rotation, SessionRecord
 

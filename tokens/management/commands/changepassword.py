@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth.management.commands import changepassword
 from django.core.management.base import CommandError
 
-from ...exceptions import StoreUnavailable
+from ...errors import StoreUnavailable
 
 
 class Command(changepassword.Command):

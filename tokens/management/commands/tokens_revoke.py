@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import services
-from ...exceptions import SessionNotFound, StoreUnavailable
+from ...errors import SessionNotFound, StoreUnavailable
 from ._users import find_user
 
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 services.end_user_session(user, session_id, reason="admin")
                 self.stdout.write(f"Ended session {session_id} of {user}.")
                 return
-            ended = services.end_all_sessions(services.user_key(user), reason="admin")
+            ended = services.end_all_sessions(services.user_id_of(user), reason="admin")
         except SessionNotFound as exc:
             raise CommandError(f"{user} has no live session {session_id!r}.") from exc
         except StoreUnavailable as exc:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import services
-from ...exceptions import StoreUnavailable
-from ...serializers import device_label
+from ...display import device_label, moment_text
+from ...errors import StoreUnavailable
 from ._users import find_user
-
-
-def _moment(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Command(BaseCommand):
@@ -42,9 +37,9 @@ class Command(BaseCommand):
                 record.session_id,
                 device_label(record.user_agent),
                 record.ip or "-",
-                _moment(record.created_at),
-                _moment(record.last_used_at),
-                _moment(record.expires_at),
+                moment_text(record.created_at),
+                moment_text(record.last_used_at),
+                moment_text(record.expires_at),
             )
             for record in sessions
         ]

@@ -6,23 +6,13 @@ simplejwt freezes `lifetime` and its token backend at import time; these subclas
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import re
 import secrets
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 import jwt
-from django.utils import timezone
-from django.utils.encoding import force_bytes
 from django.utils.translation import gettext_lazy as _
-from jwt.algorithms import HMACAlgorithm
-from jwt.exceptions import ExpiredSignatureError, InvalidKeyError, InvalidTokenError
+from jwt.exceptions import ExpiredSignatureError, InvalidTokenError
 from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import (
@@ -32,10 +22,9 @@ from rest_framework_simplejwt.exceptions import (
     TokenError,
 )
 from rest_framework_simplejwt.tokens import Token
-from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from .conf import tokens_settings
-from .exceptions import TokenExpired, TokenInvalid
+from .errors import TokenExpired, TokenInvalid
 from .keys import KeyRing, build_keyring
 
 SESSION_ID_CLAIM = "sid"
@@ -55,17 +44,15 @@ def jwt_api_settings() -> Any:
 def token_backend() -> TokenBackend:
     """Return the token backend of the current `SIMPLE_JWT` and `TOKENS["VERIFYING_KEYS"]`.
 
-    The keys are prepared once per settings value. A site that signs with HMAC and lists no
-    other key gets the HMAC shortcut; asymmetric keys and key sets always go through PyJWT.
+    The keys are prepared once per settings value (`tokens.keys.KeyRing`); every token is
+    signed and checked by PyJWT.
     """
     api = jwt_api_settings()
     extra = tokens_settings.VERIFYING_KEYS
     if _backend_cache and _backend_cache[0][0] is api and _backend_cache[0][1] is extra:
         return _backend_cache[0][2]
     ring = build_keyring(api.ALGORITHM, api.SIGNING_KEY, api.VERIFYING_KEY, extra or ())
-    plain_hmac = ring.algorithm.startswith("HS") and len(ring.verifying) == 1
-    backend_class = HMACFastPathBackend if plain_hmac else KeyRingTokenBackend
-    backend = backend_class(
+    backend = KeyRingTokenBackend(
         api.ALGORITHM,
         api.SIGNING_KEY,
         api.VERIFYING_KEY,
@@ -120,15 +107,21 @@ class KeyRingTokenBackend(TokenBackend):
         if self.jwks_client is not None:
             # SIMPLE_JWT["JWK_URL"]: the keys are another server's; simplejwt fetches them.
             return super().decode(token, verify)
+        if len(self.keyring.verifying) == 1:
+            # One key (the usual case): PyJWT parses the token once, with that key; the kid
+            # it names is checked below, as for a ring of several keys.
+            key = self.keyring.current
+        else:
+            try:
+                header = jwt.get_unverified_header(token)
+            except InvalidTokenError as exc:
+                raise TokenBackendError(_("Token is invalid")) from exc
+            found = self.keyring.key_for(header.get("kid"))
+            if found is None:
+                raise TokenBackendError(_("Token is signed with an unknown key"))
+            key = found
         try:
-            header = jwt.get_unverified_header(token)
-        except InvalidTokenError as exc:
-            raise TokenBackendError(_("Token is invalid")) from exc
-        key = self.keyring.key_for(header.get("kid"))
-        if key is None:
-            raise TokenBackendError(_("Token is signed with an unknown key"))
-        try:
-            return jwt.decode(
+            decoded = jwt.decode_complete(
                 token,
                 key,
                 algorithms=[key.algorithm_name],
@@ -141,87 +134,9 @@ class KeyRingTokenBackend(TokenBackend):
             raise TokenBackendExpiredToken(_("Token is expired")) from exc
         except InvalidTokenError as exc:
             raise TokenBackendError(_("Token is invalid")) from exc
-
-
-_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
-_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
-
-
-def _b64encode(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-class HMACFastPathBackend(KeyRingTokenBackend):
-    """simplejwt's `TokenBackend`, with a shortcut for the tokens this app mints with HMAC.
-
-    PyJWT re-validates its HMAC key on every call (trying to load it as a DER public key and
-    as a certificate) and checks base64 one character at a time: together about half of what
-    a refresh costs in token handling. For the plain case (HS256/384/512, the header PyJWT
-    writes, no audience, issuer or custom JSON encoder) this signs and verifies directly.
-    The shortcut only ever *accepts* a token PyJWT would accept; anything else (a bad
-    signature, an unusual header, an expired or odd claim) goes through simplejwt and PyJWT,
-    which give their usual errors. `tests/test_fast_paths.py` holds the two paths to that.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._hash = _HMAC_HASHES.get(self.algorithm)
-        plain = self.audience is None and self.issuer is None and self.json_encoder is None
-        self._key = b""
-        if self._hash is not None and plain and self.signing_key:
-            try:
-                # PyJWT's own checks of the key, once: a key it refuses, or warns about as too
-                # short, never takes the shortcut (PyJWT refuses or warns again, per call).
-                key = force_bytes(self.prepared_signing_key)
-                if HMACAlgorithm(self._hash).check_key_length(key) is None:
-                    self._key = key
-            except (InvalidKeyError, TypeError):
-                self._key = b""
-        # The header PyJWT writes (sorted keys), with the key id every token carries.
-        header = {"alg": self.algorithm, "kid": self.keyring.signing_kid, "typ": "JWT"}
-        self._header = _b64encode(json.dumps(header, separators=(",", ":")).encode())
-        self._leeway = self.get_leeway().total_seconds() if self._key else 0.0
-
-    def encode(self, payload: dict[str, Any]) -> str:
-        if not self._key:
-            return super().encode(payload)
-        signing_input = (
-            self._header + b"." + _b64encode(json.dumps(payload, separators=(",", ":")).encode())
-        )
-        signature = hmac.new(self._key, signing_input, self._hash).digest()  # type: ignore[arg-type]
-        return (signing_input + b"." + _b64encode(signature)).decode()
-
-    def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
-        payload = self._verified_payload(token) if self._key and verify else None
-        return payload if payload is not None else super().decode(token, verify)
-
-    def _verified_payload(self, token: Any) -> dict[str, Any] | None:
-        raw = token if isinstance(token, bytes) else str(token).encode()
-        header, _, rest = raw.partition(b".")
-        body, _, signature = rest.partition(b".")
-        if header != self._header or not _BASE64URL.fullmatch(body):
-            return None
-        expected = hmac.new(self._key, header + b"." + body, self._hash).digest()  # type: ignore[arg-type]
-        if not hmac.compare_digest(_b64encode(expected), signature) or len(body) % 4 == 1:
-            return None
-        try:
-            decoded = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
-            payload = json.loads(decoded)
-        except (binascii.Error, ValueError, RecursionError):
-            return None
-        if _b64encode(decoded) != body or not isinstance(payload, dict):
-            return None
-        now = time.time()
-        exp, iat = payload.get("exp"), payload.get("iat")
-        if type(exp) is not int or exp <= now - self._leeway:
-            return None
-        if iat is not None and (type(iat) is not int or iat > now + self._leeway):
-            return None
-        # Claims PyJWT would check further: leave them to it.
-        if any(claim in payload for claim in ("nbf", "aud", "iss")):
-            return None
-        if any(claim in payload and type(payload[claim]) is not str for claim in ("sub", "jti")):
-            return None
+        if self.keyring.key_for(decoded["header"].get("kid")) is not key:
+            raise TokenBackendError(_("Token is signed with an unknown key"))
+        payload: dict[str, Any] = decoded["payload"]
         return payload
 
 
@@ -316,7 +231,7 @@ def decode(raw: str | bytes, token_class: type[SessionToken]) -> SessionToken:
 
 def mint_access(user_id: Any, session_id: str) -> SessionAccessToken:
     """Mint a fresh access token for a session."""
-    return _minted(SessionAccessToken, user_id, session_id)
+    return _mint(SessionAccessToken, user_id, session_id)
 
 
 def mint_refresh(
@@ -334,7 +249,7 @@ def mint_refresh(
     the store ever holding a raw token. `parent_jti`, the jti of the token it replaces, is
     its `pjti` claim (none for a login's first token).
     """
-    token = _minted(
+    token = _mint(
         SessionRefreshToken,
         user_id,
         session_id,
@@ -350,7 +265,7 @@ def mint_refresh(
 _Token = TypeVar("_Token", bound=SessionToken)
 
 
-def _minted(
+def _mint(
     token_class: type[_Token],
     user_id: Any,
     session_id: str,
@@ -359,26 +274,17 @@ def _minted(
     issued_at: int | None = None,
     expires_at: int | None = None,
 ) -> _Token:
-    # The token simplejwt's Token() makes (type, exp, iat and jti claims, in that order, from
-    # the current time and the class's lifetime), then the user and session claims, without
-    # Token.__init__'s datetime arithmetic and the jti a refresh token would then replace.
-    # Every refresh mints two. tests/test_fast_paths.py holds it to Token() claim for claim.
+    # simplejwt's Token() writes the type, exp, iat and jti claims, in that order, from the
+    # current time and the class's lifetime; given ones replace them in place, so a re-minted
+    # successor has its claims in the same order and is the same token, byte for byte.
     api = jwt_api_settings()
-    now = time.time()
-    token = token_class.__new__(token_class)
-    token.token = None
-    token.current_time = datetime_from_epoch(now)
-    token.payload = {
-        api.TOKEN_TYPE_CLAIM: token_class.token_type,
-        "exp": expires_at if expires_at is not None else int(now + token.lifetime.total_seconds()),
-        "iat": issued_at if issued_at is not None else int(now),
-        api.JTI_CLAIM: jti if jti is not None else new_jti(),
-        api.USER_ID_CLAIM: user_id,
-        SESSION_ID_CLAIM: session_id,
-    }
+    token = token_class()
+    if expires_at is not None:
+        token["exp"] = expires_at
+    if issued_at is not None:
+        token["iat"] = issued_at
+    if jti is not None:
+        token[api.JTI_CLAIM] = jti
+    token[api.USER_ID_CLAIM] = user_id
+    token[SESSION_ID_CLAIM] = session_id
     return token
-
-
-def epoch(moment: datetime | None = None) -> int:
-    """Return a moment (default: now) as whole seconds since the epoch."""
-    return int((moment or timezone.now()).timestamp())

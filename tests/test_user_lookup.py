@@ -1,0 +1,100 @@
+"""The user a token names, as the refresh check and the lazy user read it: what the ORM loads.
+
+`tokens.services.token_user()` and `user_is_active()` go through the default manager's QuerySet
+API; these hold them to the ORM's answers, including for claims that name no user.
+"""
+
+import pytest
+
+
+@pytest.mark.django_db
+def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model):
+    from django.utils import timezone
+
+    from tokens.services import token_user
+
+    make_user("someone-else")
+    user = make_user("alice", first_name="Älice", last_login=timezone.now())
+    orm = django_user_model.objects.get(pk=user.pk)
+    fast = token_user(user.pk)
+
+    assert fast is not None
+    assert type(fast) is type(orm)
+    for field in django_user_model._meta.concrete_fields:
+        assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name
+        assert type(getattr(fast, field.attname)) is type(getattr(orm, field.attname)), field.name
+    assert (fast._state.adding, fast._state.db) == (False, "default")
+    fast.first_name = "Alice"
+    fast.save()  # an UPDATE of the loaded row, not an INSERT
+    assert django_user_model.objects.get(pk=user.pk).first_name == "Alice"
+    assert django_user_model.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_refresh_check_reads_only_the_active_flag(
+    make_user, django_user_model, django_assert_num_queries
+):
+    from tokens.services import user_is_active
+
+    active, inactive = make_user("alice"), make_user("bob")
+    django_user_model.objects.filter(pk=inactive.pk).update(is_active=False)
+    with django_assert_num_queries(2) as captured:
+        assert user_is_active(active.pk) is True
+        assert user_is_active(inactive.pk) is False
+    for query in captured.captured_queries:
+        assert "is_active" in query["sql"]
+        assert "password" not in query["sql"]
+        assert "username" not in query["sql"]
+
+
+@pytest.mark.django_db
+def test_the_refresh_check_asks_the_user_when_is_active_is_not_a_column(
+    make_user, django_user_model, monkeypatch
+):
+    from tokens import services
+
+    # As for a user model whose is_active is a property: the loaded user is asked.
+    monkeypatch.setattr(services, "_has_active_column", lambda model: False)
+    active, inactive = make_user("alice"), make_user("bob")
+    django_user_model.objects.filter(pk=inactive.pk).update(is_active=False)
+    assert services.user_is_active(active.pk) is True
+    assert services.user_is_active(inactive.pk) is False
+    assert services.user_is_active(999_999) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
+def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
+    from tokens.services import user_is_active
+
+    assert user_is_active(claim) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
+def test_token_user_is_none_for_a_claim_that_names_no_user(user, claim):
+    from tokens.services import token_user
+
+    assert token_user(claim) is None
+
+
+@pytest.mark.django_db
+def test_a_user_id_field_that_names_several_users_is_the_orm_s_error(
+    make_user, settings, django_user_model
+):
+    from tokens.services import token_user, user_is_active
+
+    # A USER_ID_FIELD that is not unique: get()'s MultipleObjectsReturned, as the ORM says it.
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "USER_ID_FIELD": "first_name"}
+    make_user("alice", first_name="Sam")
+    make_user("bob", first_name="Sam")
+    make_user("carol", first_name="Carol")
+
+    carol = token_user("Carol")
+    assert carol is not None
+    assert carol.get_username() == "carol"
+    assert user_is_active("Carol") is True
+    with pytest.raises(django_user_model.MultipleObjectsReturned):
+        token_user("Sam")
+    with pytest.raises(django_user_model.MultipleObjectsReturned):
+        user_is_active("Sam")
