@@ -57,9 +57,15 @@ def render(results: list[dict[str, Any]], command: str) -> str:
         f"Machine: {machine_line()}",
         "",
     ]
+    from bench import topologies
+
+    spread = [r for r in results if r.get("store") == "topologies"]
+    results = [r for r in results if r.get("store") != "topologies"]
     for result in results:
         lines += render_database(result)
         lines += render_cpu(result)
+    for result in spread:
+        lines += topologies.render(result)
     memory = next((r["memory"] for r in results if "memory" in r), None)
     if memory:
         default = next((r["memory_default"] for r in results if "memory_default" in r), None)

@@ -16,6 +16,9 @@ read from /proc around every run. The Redis server is the run's own, on a free p
 flushed between phases; the machine's Redis is never used. A database given with --db-store is
 measured once more with the database store (tokens.stores.db) as "this app", on the same
 database as simplejwt's blacklist, and its rows per session counted across the rotations.
+Unless --skip-topologies, a Redis Sentinel and a Redis Cluster of the run's own are started too,
+and this app's refresh and authenticated GET are measured on each against one Redis
+(bench/topologies.py), with the spread of 100,000 users' keys over the cluster.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from contextlib import ExitStack
 from pathlib import Path
 
+from bench import topologies
 from bench.harness import ROOT, log, redis_server
 from bench.measurements import child, size_of
 from bench.report import DOCS, render, write_docs
+from tests.harness import RedisCluster, RedisSentinel
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,21 +72,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-memory", action="store_true", help="leave out the Redis memory measurement"
     )
+    parser.add_argument(
+        "--skip-topologies",
+        action="store_true",
+        help="leave out Redis Sentinel and Redis Cluster (refresh and GET vs one Redis)",
+    )
     # Internal: a child process measures one database.
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", default="redis", help=argparse.SUPPRESS)
+    parser.add_argument("--topologies", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
-        child(args)
+        if args.store == "topologies":
+            topologies.child(args)
+        else:
+            child(args)
         return
-    for tool in ("wrk", "redis-server"):
+    for tool in ("wrk", "redis-server", "redis-cli"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (Debian: apt-get install {tool})")
     size = size_of(args)
@@ -95,7 +110,23 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="tokens-bench-redis-"))
     started = time.monotonic()
     children = [(db, "redis") for db in dbs] + [(db, "database") for db in args.db_store]
-    with redis_server(workdir) as redis_url:
+    if not args.skip_topologies:
+        # On the first database: what differs is the Redis, not the SQL.
+        children.append((dbs[0], "topologies"))
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server(workdir))
+        topology_args: list[str] = []
+        if not args.skip_topologies:
+            log("starting a Redis Sentinel and a Redis Cluster")
+            sentinel = stack.enter_context(RedisSentinel(workdir / "sentinel"))
+            cluster = stack.enter_context(RedisCluster(workdir / "cluster"))
+            sentinels = ",".join(f"{host}:{port}" for host, port in sentinel.sentinels)
+            spec = {
+                "sentinels": sentinels,
+                "sentinel_master": sentinel.master_name,
+                "cluster_url": cluster.url,
+            }
+            topology_args = ["--topologies", json.dumps(spec)]
         for n, (db, store) in enumerate(children):
             out = workdir / f"result-{n}.json"
             subprocess.run(
@@ -112,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                     str(out),
                     "--store",
                     store,
+                    *(topology_args if store == "topologies" else []),
                     *(["--tiny"] if args.tiny else []),
                     *(["--rounds", str(args.rounds)] if args.rounds else []),
                     *(["--duration", str(args.duration)] if args.duration else []),

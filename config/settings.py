@@ -1,9 +1,12 @@
 """Settings for the demo site, read from the environment.
 
 SECRET_KEY, DEBUG, ALLOWED_HOSTS, DATABASE_URL (default: a SQLite file beside manage.py) and
-REDIS_URL. With REDIS_URL (for example redis://127.0.0.1:6379/0), sessions live in that Redis
-(the Redis store) and so does the cache; without it, sessions live in the database (the database
-store) and the cache is Django's database cache (`manage.py createcachetable`).
+where Redis is: REDIS_URL (one server, for example redis://127.0.0.1:6379/0), or REDIS_SENTINELS
+(comma-separated host:port of the sentinels) with REDIS_SENTINEL_MASTER (the primary's service
+name), or REDIS_CLUSTER_URL (redis://host:port of any node of a Redis Cluster). With one of them,
+sessions live in that Redis (the Redis store) and so does the cache; without any, sessions live
+in the database (the database store) and the cache is Django's database cache (`manage.py
+createcachetable`).
 ACCESS_TOKEN_SECONDS (default 3600), VUE_APP_DIR (the Vue example's build), SIGNING_KEY_FILE and
 VERIFYING_KEY_FILES (asymmetric signing and key rotation; see docs/sso.md).
 """
@@ -11,6 +14,7 @@ VERIFYING_KEY_FILES (asymmetric signing and key rotation; see docs/sso.md).
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -92,21 +96,64 @@ DATABASES = {
     )
 }
 
+# Where the sessions and the cache live: one Redis (REDIS_URL), a Redis Sentinel
+# (REDIS_SENTINELS: comma-separated host:port of the sentinels, REDIS_SENTINEL_MASTER: the
+# primary's service name), a Redis Cluster (REDIS_CLUSTER_URL: redis://host:port of any node),
+# or, with none of them, the database. See docs/operations.md.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    TOKENS_STORE = "tokens.stores.redis.RedisStore"
-    CACHES = {
-        "default": {
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_CLUSTER_URL = os.environ.get("REDIS_CLUSTER_URL", "")
+
+
+def redis_cache(
+    url: str = "", sentinels: str = "", sentinel_master: str = "mymaster", cluster_url: str = ""
+) -> dict[str, Any] | None:
+    """Return the django-redis cache for one Redis, a Sentinel or a Cluster (None: no Redis).
+
+    `sentinels` is comma-separated host:port; it takes precedence, then `cluster_url`, then
+    `url`. The bench builds its topologies' caches with it too.
+    """
+    # Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
+    timeouts = {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+    if sentinels:
+        addresses = [entry.strip().rpartition(":") for entry in sentinels.split(",")]
+        return {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            # One URL, the primary's (is_master=1): reads go to the primary too, so that a
+            # throttle never counts on a replica that lags.
+            "LOCATION": [f"redis://{sentinel_master}/0?is_master=1"],
             "OPTIONS": {
-                # Short timeouts: a dead Redis answers 503 within a second, never hangs a worker.
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-                "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": [(host, int(port)) for host, _, port in addresses],
+                "SENTINEL_KWARGS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+                **timeouts,
             },
         }
-    }
+    if cluster_url:
+        return {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": cluster_url,
+            # redis-py's cluster client under django-redis (docs/settings.md).
+            "OPTIONS": {
+                "CONNECTION_FACTORY": "tokens.stores.redis.ClusterConnectionFactory",
+                **timeouts,
+            },
+        }
+    if url:
+        return {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {**timeouts, "CONNECTION_POOL_KWARGS": {"health_check_interval": 30}},
+        }
+    return None
+
+
+_REDIS_CACHE = redis_cache(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_CLUSTER_URL)
+if _REDIS_CACHE is not None:
+    TOKENS_STORE = "tokens.stores.redis.RedisStore"
+    CACHES = {"default": _REDIS_CACHE}
 else:
     # No Redis: sessions in the database, and the throttles' counts in a cache that every
     # worker shares (a per-process cache would multiply each budget by the number of workers).

@@ -43,8 +43,76 @@ def redis_server(redis_proc: Any) -> Iterator[redis.Redis]:
     """Give every test an empty Redis (the run's own server, never the machine's)."""
     client = redis.Redis(host="127.0.0.1", port=redis_proc.port)
     client.flushall()
+    from tests import settings as test_settings
+
+    # A run on Sentinel or Cluster (TOKENS_TEST_STORE): the site's Redis is that one.
+    for topology in (test_settings.TEST_SENTINEL, test_settings.TEST_CLUSTER):
+        if topology is not None:
+            topology.flushall()
     yield client
     client.close()
+
+
+# Redis Sentinel and Redis Cluster: started once per run, and only when a test asks for them
+# (the contract suite's `redis-sentinel` and `redis-cluster` params, the failover tests), so a
+# run that needs neither does not pay for them. A run on one of them (TOKENS_TEST_STORE=sentinel
+# or cluster) has it started by tests/settings.py instead, before any server reads the settings.
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.RedisSentinel]:
+    """A Redis Sentinel of the run's own: a primary, 2 replicas, 3 sentinels."""
+    from tests import settings as test_settings
+
+    running = test_settings.TEST_SENTINEL
+    if running is not None:
+        yield running
+        return
+    with harness.RedisSentinel(tmp_path_factory.mktemp("sentinel")) as sentinel:
+        yield sentinel
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.RedisCluster]:
+    """A Redis Cluster of the run's own: 3 primaries with a replica each."""
+    from tests import settings as test_settings
+
+    running = test_settings.TEST_CLUSTER
+    if running is not None:
+        yield running
+        return
+    with harness.RedisCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+def sentinel_cache(sentinel: harness.RedisSentinel, timeout: float = 0.5) -> dict[str, Any]:
+    """Return a django-redis cache configuration on a Sentinel's primary (as config/settings.py)."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        # One URL (the primary, is_master=1): every read and write goes to the primary.
+        "LOCATION": [f"redis://{sentinel.master_name}/0?is_master=1"],
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": sentinel.sentinels,
+            "SENTINEL_KWARGS": {"socket_timeout": timeout, "socket_connect_timeout": timeout},
+            "SOCKET_CONNECT_TIMEOUT": timeout,
+            "SOCKET_TIMEOUT": timeout,
+        },
+    }
+
+
+def cluster_cache(cluster: harness.RedisCluster, timeout: float = 0.5) -> dict[str, Any]:
+    """Return a django-redis cache configuration on a Cluster (as config/settings.py)."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": cluster.url,
+        "OPTIONS": {
+            "CONNECTION_FACTORY": "tokens.stores.redis.ClusterConnectionFactory",
+            "SOCKET_CONNECT_TIMEOUT": timeout,
+            "SOCKET_TIMEOUT": timeout,
+        },
+    }
 
 
 @pytest.fixture

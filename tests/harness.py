@@ -277,3 +277,263 @@ class Gunicorn:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class RedisSentinel:
+    """Redis Sentinel on loopback ports: a primary, `replicas` replicas and `sentinels` sentinels.
+
+    Each server is a `RedisServer` in a directory of its own under `directory`. The sentinels
+    watch the primary under the service name `master_name`, call it down after
+    `down_after_ms` without an answer and agree on a failover with a quorum of 2. `sentinels`
+    lists their (host, port) pairs, the addresses a Sentinel client needs.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        replicas: int = 2,
+        sentinels: int = 3,
+        master_name: str = "tokens",
+        down_after_ms: int = 1000,
+    ) -> None:
+        self.directory = Path(directory)
+        self.master_name = master_name
+        self.down_after_ms = down_after_ms
+        self.servers = [RedisServer(self._subdirectory(f"redis-{i}")) for i in range(1 + replicas)]
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.sentinel_processes: list[subprocess.Popen[bytes]] = []
+
+    def _subdirectory(self, name: str) -> Path:
+        path = self.directory / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """Return the sentinels' (host, port) pairs."""
+        return [("127.0.0.1", port) for port in self.sentinel_ports]
+
+    def start(self) -> Self:
+        """Start the primary, its replicas (in sync) and the sentinels (watching all of them)."""
+        primary, *replicas = self.servers
+        primary.start()
+        for replica in replicas:
+            replica.start(options=("--replicaof", "127.0.0.1", str(primary.port)))
+        for replica in replicas:
+            wait_until(
+                lambda r=replica: self._require(r.client().info("replication"), "up"),  # type: ignore[misc]
+                "replica sync",
+                timeout=20,
+            )
+        for index, port in enumerate(self.sentinel_ports):
+            directory = self._subdirectory(f"sentinel-{index}")
+            conf = directory / "sentinel.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor {self.master_name} 127.0.0.1 {primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.master_name} 10000\n"
+                f"sentinel parallel-syncs {self.master_name} 1\n"
+            )
+            self.sentinel_processes.append(
+                subprocess.Popen(
+                    ["redis-server", str(conf), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        # Ready once every sentinel knows both replicas and the other sentinels (a failover
+        # needs the quorum and a replica to promote).
+        for port in self.sentinel_ports:
+            wait_until(lambda p=port: self._sentinel_ready(p), "sentinel", timeout=30)  # type: ignore[misc]
+        return self
+
+    @staticmethod
+    def _require(info: dict[str, Any], link: str) -> None:
+        if info.get("master_link_status") != link:
+            raise RuntimeError("replica not in sync yet")
+
+    def _sentinel_ready(self, port: int) -> None:
+        client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+        try:
+            master: dict[str, Any] = client.sentinel_master(self.master_name)  # type: ignore[assignment]
+            if int(master["num-slaves"]) < len(self.servers) - 1:
+                raise RuntimeError("replicas not known yet")
+            if int(master["num-other-sentinels"]) < len(self.sentinel_ports) - 1:
+                raise RuntimeError("other sentinels not known yet")
+        finally:
+            client.close()
+
+    def primary_address(self) -> tuple[str, int]:
+        """Return the primary's (host, port) as the sentinels see it now."""
+        client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=2, decode_responses=True)
+        try:
+            host, port = client.sentinel_get_master_addr_by_name(self.master_name)  # type: ignore[misc]
+        finally:
+            client.close()
+        return str(host), int(port)
+
+    def primary(self) -> RedisServer:
+        """Return the server that is the primary now."""
+        _, port = self.primary_address()
+        return next(server for server in self.servers if server.port == port)
+
+    def client(self) -> redis.Redis:
+        """Return a new client of the current primary (2-second timeouts)."""
+        return self.primary().client()
+
+    def flushall(self) -> None:
+        """Empty the primary (the replicas follow)."""
+        client = self.client()
+        try:
+            client.flushall()
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop the sentinels, then every server."""
+        for process in self.sentinel_processes:
+            stop_process(process)
+        for server in self.servers:
+            server.thaw()
+            server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class RedisCluster:
+    """A Redis Cluster on loopback ports: `primaries` primaries with `replicas` replicas each.
+
+    Each node is a `RedisServer` (cluster mode on, a node timeout of `node_timeout_ms`: how long
+    a primary may stay silent before its replica takes over) in a directory of its own, joined
+    with `redis-cli --cluster create`. `url` is any node's, all a cluster client needs.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        primaries: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 1000,
+    ) -> None:
+        self.directory = Path(directory)
+        self.node_timeout_ms = node_timeout_ms
+        self.primaries = primaries
+        self.replicas = replicas
+        self.servers = []
+        for index in range(primaries * (1 + replicas)):
+            path = self.directory / f"node-{index}"
+            path.mkdir(parents=True, exist_ok=True)
+            self.servers.append(RedisServer(path))
+
+    @property
+    def url(self) -> str:
+        """Return the redis:// URL of the first node."""
+        return f"redis://127.0.0.1:{self.servers[0].port}"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Return the redis-server options every node starts with."""
+        return (
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            *("--cluster-node-timeout", str(self.node_timeout_ms)),
+        )
+
+    def start(self) -> Self:
+        """Start every node, create the cluster, and wait until every node calls it ok."""
+        for server in self.servers:
+            # The bus port is chosen too: the default (port + 10000) may be taken or past 65535.
+            server.start(options=(*self.options, "--cluster-port", str(free_port())))
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{server.port}" for server in self.servers),
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+        self.wait_ok()
+        return self
+
+    def wait_ok(self, timeout: float = 30) -> None:
+        """Wait until every running node reports `cluster_state:ok` and knows every node."""
+        for server in self.servers:
+            if server.process is None or server.process.poll() is not None:
+                continue
+            wait_until(lambda s=server: self._node_ok(s), "cluster", timeout=timeout)  # type: ignore[misc]
+
+    def _node_ok(self, server: RedisServer) -> None:
+        client = server.client()
+        try:
+            info = client.execute_command("CLUSTER INFO")
+            if isinstance(info, bytes):
+                info = dict(line.split(":", 1) for line in info.decode().split() if ":" in line)
+            if info.get("cluster_state") != "ok":
+                raise RuntimeError("cluster not ok yet")
+            if int(info.get("cluster_known_nodes", 0)) < len(self.servers):
+                raise RuntimeError("nodes not all known yet")
+        finally:
+            client.close()
+
+    def client(self) -> redis.RedisCluster:
+        """Return a new cluster client (2-second timeouts)."""
+        return redis.RedisCluster.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+    def primary_servers(self) -> list[RedisServer]:
+        """Return the nodes that are primaries now."""
+        found = []
+        for server in self.servers:
+            if server.process is None or server.process.poll() is not None:
+                continue
+            client = server.client()
+            try:
+                if client.info("replication").get("role") == "master":
+                    found.append(server)
+            except redis.RedisError:
+                pass
+            finally:
+                client.close()
+        return found
+
+    def primary_port_of(self, server: RedisServer) -> int | None:
+        """Return the port of the primary `server` replicates (None for a primary)."""
+        client = server.client()
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        return int(info["master_port"]) if info.get("role") == "slave" else None
+
+    def flushall(self) -> None:
+        """Empty every primary (their replicas follow)."""
+        for server in self.primary_servers():
+            client = server.client()
+            try:
+                client.flushall()
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for server in self.servers:
+            server.thaw()
+            server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -5,11 +5,12 @@ environment, so gunicorn workers started by the tests use the same Redis and dat
 Variables named TEST_* let a test start a server with short lifetimes or other TOKENS values.
 """
 
+import atexit
 import os
 import tempfile
 from datetime import timedelta
 
-from tests.harness import free_port
+from tests.harness import RedisCluster, RedisSentinel, free_port
 
 # config/settings.py reads ACCESS_TOKEN_SECONDS (`make run ACCESS_TOKEN_SECONDS=30`); one left in
 # the developer's shell must not change the lifetimes the suite relies on. The process that
@@ -22,6 +23,27 @@ if "TOKENS_TEST_RUN" not in os.environ:
 
 TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(free_port())))
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/0"
+
+# TOKENS_TEST_STORE=sentinel or cluster: the site (sessions and throttles) runs on a Redis
+# Sentinel or a Redis Cluster of the run's own, started here by the process that starts the
+# run, before anything reads the settings, and stopped when it exits; the servers the tests
+# start inherit its addresses through the environment (config/settings.py reads them).
+TEST_SENTINEL: RedisSentinel | None = None
+TEST_CLUSTER: RedisCluster | None = None
+_topology = os.environ.get("TOKENS_TEST_STORE", "redis")
+if _topology == "sentinel":
+    if not os.environ.get("REDIS_SENTINELS"):
+        TEST_SENTINEL = RedisSentinel(tempfile.mkdtemp(prefix="tokens-sentinel-")).start()
+        atexit.register(TEST_SENTINEL.stop)
+        os.environ["REDIS_SENTINELS"] = ",".join(f"{h}:{p}" for h, p in TEST_SENTINEL.sentinels)
+        os.environ["REDIS_SENTINEL_MASTER"] = TEST_SENTINEL.master_name
+    os.environ.pop("REDIS_URL", None)
+elif _topology == "cluster":
+    if not os.environ.get("REDIS_CLUSTER_URL"):
+        TEST_CLUSTER = RedisCluster(tempfile.mkdtemp(prefix="tokens-cluster-")).start()
+        atexit.register(TEST_CLUSTER.stop)
+        os.environ["REDIS_CLUSTER_URL"] = TEST_CLUSTER.url
+    os.environ.pop("REDIS_URL", None)
 TEST_DB_PATH = os.environ.setdefault(
     "TOKENS_TEST_DB", os.path.join(tempfile.mkdtemp(prefix="tokens-test-"), "db.sqlite3")
 )
@@ -77,6 +99,8 @@ TOKENS = {**TOKENS}
 TEST_STORE = os.environ.get("TOKENS_TEST_STORE", "redis")
 TOKENS["STORE"] = {
     "redis": "tokens.stores.redis.RedisStore",
+    "sentinel": "tokens.stores.redis.RedisStore",
+    "cluster": "tokens.stores.redis.RedisStore",
     "db": "tokens.stores.db.DatabaseStore",
 }[TEST_STORE]
 if (access := _seconds("TEST_ACCESS_SECONDS")) is not None:

@@ -54,6 +54,13 @@ def test_tiny_bench_run_prints_and_writes_the_table(tmp_path):
         assert float(wrk.replace(",", "")) > 0, line
         assert float(total.replace(",", "")) > 0, line
     assert "| CPU per refresh, all processes, vs the bare view's (SQLite) |" in table
+    # The Redis topologies: this app's refresh and GET on Sentinel and Cluster vs one Redis.
+    assert "### Redis topologies: one Redis, Sentinel, Cluster" in table
+    for topology in ("single", "sentinel", "cluster"):
+        assert f"| refresh (chains) | {topology} |" in table
+        assert f"| authenticated GET, answers the user id | {topology} |" in table
+    assert "100,000 users' session keys on the cluster:" in table
+    assert "Errors (non-2xx or socket) over all runs: 0." in table
     # The database store's run: its own table, and its rows flat across the rotations.
     assert "### SQLite, database store" in table
     assert (

@@ -22,7 +22,10 @@ SESSION = "s1"
 
 
 def _params(case: dict[str, Any]) -> dict[str, Any]:
-    return {k: case.get(k, DEFAULTS[k]) for k in ("now", "new_jti", "lifetime", "grace", "max_age")}
+    params = {
+        k: case.get(k, DEFAULTS[k]) for k in ("now", "new_jti", "lifetime", "grace", "max_age")
+    }
+    return {**params, "presented_parent": case.get("parent", "")}
 
 
 def _record_before(case: dict[str, Any]) -> SessionRecord | None:
@@ -70,6 +73,7 @@ def test_the_redis_store_decides_each_refresh_case_as_the_rules_do(case, redis_s
         grace=params["grace"],
         max_age=params["max_age"],
         max_replays=_max_replays(case),
+        presented_parent=params["presented_parent"],
     )
     decision = rules.decide_refresh(
         before, case["presented"], max_replays=_max_replays(case), **params
@@ -88,7 +92,11 @@ def test_the_redis_store_decides_each_refresh_case_as_the_rules_do(case, redis_s
 def test_classifying_a_presented_token_changes_nothing_and_agrees(case):
     before = _record_before(case)
     outcome = rules.classify_presented(
-        before, case["presented"], now=DEFAULTS["now"], max_replays=_max_replays(case)
+        before,
+        case["presented"],
+        now=DEFAULTS["now"],
+        max_replays=_max_replays(case),
+        presented_parent=case.get("parent", ""),
     )
     decided = rules.decide_refresh(
         before, case["presented"], max_replays=_max_replays(case), **_params(case)

@@ -211,6 +211,53 @@ def check_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     ]
 
 
+@register(Tags.caches)
+def check_replicated_writes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when a Sentinel or Cluster primary accepts writes with no replica in sync.
+
+    Only for Redis stores on a topology that fails over (Sentinel, Cluster): a primary without
+    `min-replicas-to-write` keeps acknowledging rotations and logouts while cut off from its
+    replicas, and a failover then loses all of them. Say nothing when Redis cannot be reached or
+    hides `CONFIG`, as `check_eviction_policy` does.
+    """
+    if not is_redis_store(store_class()):
+        return []
+    from django_redis import get_redis_connection
+    from redis import RedisCluster
+    from redis import exceptions as redis_errors
+
+    from .stores.redis import _has_replicas
+
+    try:
+        client = get_redis_connection(tokens_settings.CACHE_ALIAS)
+        if not _has_replicas(client):
+            return []
+        if isinstance(client, RedisCluster):
+            primaries = [client.get_redis_connection(node) for node in client.get_primaries()]
+        else:
+            primaries = [client]
+        values = [
+            primary.config_get("min-replicas-to-write").get("min-replicas-to-write", "0")
+            for primary in primaries
+        ]
+    except (redis_errors.RedisError, OSError, NotImplementedError, KeyError, ValueError):
+        return []
+    except InvalidCacheBackendError:
+        return []
+    if all(int(value or 0) > 0 for value in values):
+        return []
+    return [
+        Warning(
+            "A Redis primary of TOKENS['CACHE_ALIAS'] accepts writes with no replica in sync "
+            "(min-replicas-to-write 0): cut off from its replicas, it keeps acknowledging "
+            "rotations and logouts that a failover then loses.",
+            hint="Set min-replicas-to-write 1 and min-replicas-max-lag 10 on every primary. "
+            "See docs/operations.md, 'What an operator configures'.",
+            id="tokens.W004",
+        )
+    ]
+
+
 # --- simplejwt settings the app does not honour (tokens.W010-W013) -------------------------
 # Kept apart from the TOKENS checks above. Each warns only about a key the site itself sets in
 # SIMPLE_JWT to a value the app ignores; docs/settings.md lists every SIMPLE_JWT key it reads.

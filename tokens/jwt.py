@@ -28,6 +28,8 @@ from .errors import TokenExpired, TokenInvalid
 from .keys import KeyRing, build_keyring
 
 SESSION_ID_CLAIM = "sid"
+# A refresh token's parent: the jti of the token it replaced (tokens.rules.is_current()).
+PARENT_JTI_CLAIM = "pjti"
 
 # (settings object, TOKENS["VERIFYING_KEYS"] value, backend built from them). Holding the objects
 # themselves, not their id(), means a replaced setting can never be mistaken for the cached one.
@@ -239,13 +241,15 @@ def mint_refresh(
     jti: str | None = None,
     issued_at: int | None = None,
     expires_at: int | None = None,
+    parent_jti: str = "",
 ) -> SessionRefreshToken:
-    """Mint a refresh token; given the same jti, iat and exp it is byte-for-byte the same token.
+    """Mint a refresh token; given the same jti, iat, exp and parent it is byte-for-byte the same.
 
     Re-minting is how the grace window hands concurrent refreshes the SAME successor without
-    the store ever holding a raw token.
+    the store ever holding a raw token. `parent_jti`, the jti of the token it replaces, is
+    its `pjti` claim (none for a login's first token).
     """
-    return _mint(
+    token = _mint(
         SessionRefreshToken,
         user_id,
         session_id,
@@ -253,6 +257,9 @@ def mint_refresh(
         issued_at=issued_at,
         expires_at=expires_at,
     )
+    if parent_jti:
+        token.payload[PARENT_JTI_CLAIM] = parent_jti
+    return token
 
 
 _Token = TypeVar("_Token", bound=SessionToken)

@@ -71,14 +71,21 @@ def decide_refresh(
     grace: float,
     max_age: int,
     max_replays: int,
+    presented_parent: str = "",
 ) -> Decision:
     """Decide what presenting `presented_jti` to refresh the session `record` does.
 
+    `presented_parent` is the jti the presented token replaced (its `pjti` claim; "" if it
+    names none).
+
     - no session: "revoked";
     - the session has expired (`expires_at <= now`): "expired", and it ends;
-    - the current jti: "rotated" to `new_jti`; the presented jti becomes the previous one,
-      acceptable until `now + grace`; the replay count starts again at 0; the new expiry is the
-      refresh lifetime from now, capped by `created_at + max_age`;
+    - the current jti, or a token whose parent is the current jti (a successor whose rotation
+      the store lost, as when a Redis replica is promoted before the rotation reached it: the
+      site signed it, so the session rolls forward to it): "rotated" to `new_jti`; the
+      presented jti becomes the previous one, acceptable until `now + grace`; the replay count
+      starts again at 0; the new expiry is the refresh lifetime from now, capped by
+      `created_at + max_age`;
     - the previous jti before `grace_until`, with fewer than `max_replays` replays of this
       rotation so far: "grace", the same successor, and the replay is counted;
     - anything else (an older jti, the previous one after its window or past the cap):
@@ -88,7 +95,7 @@ def decide_refresh(
         return Decision("revoked", None)
     if record.expires_at <= now:
         return Decision("expired", None)
-    if presented_jti == record.current_jti:
+    if is_current(record, presented_jti, presented_parent):
         now_ms = _ms(now)
         issued = math.floor(now_ms / 1000)
         expires = math.floor(min(issued + lifetime, _ms(record.created_at) / 1000 + max_age))
@@ -97,7 +104,7 @@ def decide_refresh(
             dataclasses.replace(
                 record,
                 current_jti=new_jti,
-                previous_jti=record.current_jti[:PREVIOUS_JTI_LENGTH],
+                previous_jti=presented_jti[:PREVIOUS_JTI_LENGTH],
                 replays=0,
                 grace_until=(now_ms + _ms(grace)) / 1000,
                 last_used_at=now_ms / 1000,
@@ -113,8 +120,27 @@ def decide_refresh(
     return Decision("reused", None)
 
 
+def is_current(record: SessionRecord, presented_jti: str, presented_parent: str = "") -> bool:
+    """Return whether a presented token is the session's current one.
+
+    It is when its jti is the current jti, or when its parent (`pjti`) is: then it is the
+    successor of a rotation the store lost (a failover to a replica the rotation had not
+    reached yet), which the site signed, so the session rolls forward to it. A rotated-away
+    token's parent is never the current jti once the session has moved past it, so a replay
+    is still reuse.
+    """
+    return presented_jti == record.current_jti or (
+        presented_parent != "" and presented_parent == record.current_jti
+    )
+
+
 def classify_presented(
-    record: SessionRecord | None, presented_jti: str, *, now: float, max_replays: int
+    record: SessionRecord | None,
+    presented_jti: str,
+    *,
+    now: float,
+    max_replays: int,
+    presented_parent: str = "",
 ) -> Outcome:
     """Return what a refresh with this jti would be told, without rotating or counting.
 
@@ -125,7 +151,7 @@ def classify_presented(
         return "revoked"
     if record.expires_at <= now:
         return "expired"
-    if presented_jti == record.current_jti:
+    if is_current(record, presented_jti, presented_parent):
         return "rotated"
     if (
         same_previous(presented_jti, record.previous_jti)

@@ -33,6 +33,7 @@ from .errors import (
     TokenReused,
 )
 from .jwt import (
+    PARENT_JTI_CLAIM,
     SessionAccessToken,
     SessionRefreshToken,
     SessionToken,
@@ -177,7 +178,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
     session) when the token cannot be used.
     """
     token = decode(raw_refresh, SessionRefreshToken)
-    gone: list[str | None] = []
+    parent = token.payload.get(PARENT_JTI_CLAIM, "")
     now = time.time()
     rotation = get_store().rotate(
         token.user_id,
@@ -188,8 +189,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         lifetime=int(to_seconds(jwt_api_settings().REFRESH_TOKEN_LIFETIME)),
         grace=tokens_settings.grace_seconds,
         max_age=tokens_settings.max_age_seconds,
-        # The user check is a database round trip: the store overlaps it with its own.
-        alongside=lambda: gone.append(_user_gone(token)),
+        presented_parent=parent if isinstance(parent, str) else "",
     )
     sender = get_user_model()
     if rotation.outcome == "reused":
@@ -199,7 +199,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         raise SessionRevoked()
     if rotation.outcome == "expired":
         raise TokenExpired()
-    user_gone = gone[0] if gone else _user_gone(token)  # a store that ignored `alongside`
+    user_gone = _user_gone(token)
     if user_gone:
         # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
         # update): end the session the rotation just moved on, so it cannot come back if the
@@ -213,6 +213,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         jti=rotation.jti,
         issued_at=rotation.issued_at,
         expires_at=rotation.expires_at,
+        parent_jti=token.jti,
     )
     if rotation.outcome == "rotated":
         signals.session_rotated.send(
@@ -265,11 +266,13 @@ def _is_replay(token: SessionToken) -> bool:
     if not isinstance(token, SessionRefreshToken):
         return False
     record = get_store().get(token.user_id, token.session_id)
+    parent = token.payload.get(PARENT_JTI_CLAIM, "")
     outcome = rules.classify_presented(
         record,
         token.jti,
         now=time.time(),
         max_replays=tokens_settings.ROTATION_MAX_REPLAYS,
+        presented_parent=parent if isinstance(parent, str) else "",
     )
     return outcome == "reused"
 

@@ -1,6 +1,8 @@
 """The store contract suite's fixtures: `store` is each store in turn, on a real server.
 
 - `redis`: the Redis store on the run's redis-server (tests/conftest.py);
+- `redis-sentinel`, `redis-cluster`: the Redis store on the run's Sentinel (a primary, 2
+  replicas, 3 sentinels) and Cluster (3 primaries, a replica each), started on first use;
 - `database-sqlite`: the database store on the test database of the default alias (a file, so
   that threads have connections of their own and really run at once);
 - `database-postgresql`: the database store on PostgreSQL (the `postgres` alias of
@@ -22,11 +24,14 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 
+from tests.conftest import cluster_cache, sentinel_cache
 from tokens.jwt import new_jti
 from tokens.stores import BaseStore, Rotation, SessionRecord, get_store
 
 STORE_PATHS = {
     "redis": "tokens.stores.redis.RedisStore",
+    "redis-sentinel": "tokens.stores.redis.RedisStore",
+    "redis-cluster": "tokens.stores.redis.RedisStore",
     "database-sqlite": "tokens.stores.db.DatabaseStore",
     "database-postgresql": "tokens.stores.db.DatabaseStore",
 }
@@ -76,6 +81,8 @@ def store_params(*, transaction: bool = False) -> list[Any]:
     """Return the params of every store."""
     return [
         pytest.param("redis", marks=pytest.mark.django_db(transaction=transaction)),
+        pytest.param("redis-sentinel", marks=pytest.mark.django_db(transaction=transaction)),
+        pytest.param("redis-cluster", marks=pytest.mark.django_db(transaction=transaction)),
         *database_params(transaction=transaction),
     ]
 
@@ -94,6 +101,13 @@ def store_kind(request: pytest.FixtureRequest, settings: Any) -> str:
     if kind == "database-postgresql":
         settings.DATABASE_ROUTERS = ["tests.contract.conftest.EverythingOnPostgres"]
     settings.TOKENS = {**settings.TOKENS, "STORE": STORE_PATHS[kind]}
+    if kind in ("redis-sentinel", "redis-cluster"):
+        # The session-scoped servers start the first time a test asks for them.
+        topology = request.getfixturevalue(kind.replace("-", "_"))
+        topology.flushall()
+        cache = sentinel_cache(topology) if kind == "redis-sentinel" else cluster_cache(topology)
+        settings.CACHES = {**settings.CACHES, kind: cache}
+        settings.TOKENS = {**settings.TOKENS, "CACHE_ALIAS": kind}
     return kind
 
 

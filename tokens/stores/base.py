@@ -6,7 +6,6 @@ out, never bring a revoked token back. It never holds raw tokens, only token ids
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,15 +81,16 @@ class BaseStore:
         grace: float,
         max_age: int,
         max_replays: int | None = None,
-        alongside: Callable[[], None] | None = None,
+        presented_parent: str = "",
     ) -> Rotation:
         """Apply `tokens.rules.decide_refresh()` to the session, atomically.
 
         Presenting the current jti moves the session to `new_jti`; the previous jti within its
         grace window and under `max_replays` (None: `TOKENS["ROTATION_MAX_REPLAYS"]`) returns
-        the current successor; any other jti ends the session (`reused`). `alongside`, if
-        given, is called once during the call (a store that waits on a server runs it during
-        the wait); its exceptions propagate.
+        the current successor; any other jti ends the session (`reused`). `presented_parent`
+        is the presented token's parent jti (its `pjti` claim): a token whose parent is the
+        current jti rotates too (a successor whose rotation the store lost in a failover; see
+        `tokens.rules.is_current()`).
         """
         raise NotImplementedError("subclasses of BaseStore must provide a rotate() method")
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -166,14 +166,12 @@ class DatabaseStore(BaseStore):
         grace: float,
         max_age: int,
         max_replays: int | None = None,
-        alongside: Callable[[], None] | None = None,
+        presented_parent: str = "",
     ) -> Rotation:
         if max_replays is None:
             max_replays = tokens_settings.ROTATION_MAX_REPLAYS
         sessions = self._sessions().filter(pk=session_id, user_id=user_id)
         with _available():
-            if alongside is not None:
-                alongside()
             for _ in range(MAX_ATTEMPTS):
                 row = next(iter(sessions.values(*_RECORD_FIELDS, "version")[:1]), None)
                 record = None if row is None else _record(row)
@@ -186,6 +184,7 @@ class DatabaseStore(BaseStore):
                     grace=grace,
                     max_age=max_age,
                     max_replays=max_replays,
+                    presented_parent=presented_parent,
                 )
                 if row is None:
                     return Rotation(decision.outcome)

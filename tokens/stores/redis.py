@@ -9,7 +9,14 @@ single slot: the hash, and `<prefix>:{u:<user id>}:ended`, the user's "ended bef
 sessions inside it are also pruned when the user logs in. An admin index `<prefix>:index` (a
 sorted set of "<user id>:<session id>" by creation time) lets the admin page read live sessions a
 page at a time; it is written beside the scripts, never inside them, and entries whose session
-has gone are dropped lazily.
+has gone are dropped lazily. On a Redis Cluster it is spread over `CLUSTER_INDEX_SHARDS` keys
+`<prefix>:index:{i<n>}` (each user's entries in one), so no key holds the whole site.
+
+Topologies: one server or Sentinel through django-redis' clients, Cluster through redis-py's
+`RedisCluster` (`ClusterConnectionFactory`). A script's deadline follows the clock of the Redis
+that runs it (on a cluster, the key's primary). Revocations wait for a replica on Sentinel and
+Cluster (`RedisStore.replicate()`), and a refresh token's parent claim lets a rotation lost in
+a failover roll forward (tokens.rules.is_current()). docs/operations.md has the guarantees.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from typing import Any
 
 import redis
 from django_redis import get_redis_connection
+from django_redis.pool import ConnectionFactory
 from redis import exceptions as redis_errors
 from redis.commands.core import Script
+from redis.sentinel import SentinelConnectionPool
 
 from ..conf import tokens_settings
 from ..errors import LoginInterrupted, StoreUnavailable
@@ -78,59 +87,6 @@ def _script(name: str, client: Any) -> Script:
     return script
 
 
-def _run_alongside(
-    client: Any,
-    script: Script,
-    keys: list[str],
-    args: list[Any],
-    alongside: Callable[[], None],
-    *,
-    rerun_is_safe: bool,
-) -> Any:
-    """Run a script and `alongside()` at once; return the script's reply.
-
-    The script is sent, `alongside()` runs while Redis works on it (on a refresh: the user
-    check, a database round trip), then the reply is read: the two waits overlap instead of
-    adding up. If the script could not be sent, or Redis answered NOSCRIPT (after a restart),
-    it runs once more the ordinary way. If the connection broke before the reply came (Redis
-    closed a pooled connection), the script may or may not have run: it runs again only if
-    `rerun_is_safe` (a rotation with a grace window: the same token lands in it), else the
-    error stands.
-    """
-    if not isinstance(client, redis.Redis) or client.connection is not None:
-        alongside()
-        return script(keys=keys, args=args, client=client)
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    pending = False
-    try:
-        try:
-            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            pending = True
-        except redis_errors.ConnectionError:
-            pass  # redis-py has closed the connection; the retry below reconnects
-        alongside()
-        if pending:
-            try:
-                reply = connection.read_response()
-                pending = False
-                return reply
-            except redis_errors.NoScriptError:
-                pending = False
-            except redis_errors.TimeoutError:
-                raise  # a Redis that does not answer will not answer a retry sooner
-            except redis_errors.ConnectionError:
-                pending = False  # redis-py has closed the connection
-                if not rerun_is_safe:
-                    raise
-        return script(keys=keys, args=args, client=client)
-    finally:
-        if pending:
-            # A reply may still be on its way: the next command must never read it.
-            connection.disconnect()
-        pool.release(connection)
-
-
 def is_unavailable(exc: BaseException) -> bool:
     """Return whether a Redis error means "Redis cannot answer now" (503), not a bug (500)."""
     if isinstance(exc, UNAVAILABLE_ERRORS):
@@ -163,8 +119,27 @@ CLOCK_WARNING_MS = 250
 
 def _socket_timeout(client: Any) -> float:
     """Return how long the client waits for a reply (s), or 0 if it waits for ever."""
-    pool = getattr(client, "connection_pool", None)
-    return float(getattr(pool, "connection_kwargs", {}).get("socket_timeout") or 0)
+    if isinstance(client, redis.RedisCluster):
+        # A cluster client has no pool of its own: every node's pool gets these arguments.
+        kwargs = client.nodes_manager.connection_kwargs
+    else:
+        kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    return float(kwargs.get("socket_timeout") or 0)
+
+
+def _node_client(client: Any, key: str) -> Any:
+    """Return the client of the one Redis that runs a script on `key` (for its clock).
+
+    On a cluster that is the primary of the key's slot (as the cluster client last learned
+    it: a script redirected by MOVED/ASK runs elsewhere, whose clock the reply then teaches);
+    otherwise the client itself.
+    """
+    if isinstance(client, redis.RedisCluster):
+        node = client.get_node_from_key(key)
+        if node.redis_connection is None:
+            node.redis_connection = client.get_redis_connection(node)
+        return node.redis_connection
+    return client
 
 
 def _target(client: Any) -> Hashable:
@@ -262,7 +237,6 @@ def _run_session_script(
     keys: list[str],
     args: list[Any],
     *,
-    alongside: Callable[[], None] | None = None,
     rerun_is_safe: bool = False,
 ) -> list[Any]:
     """Run a session script with the caller's deadline as its last argument; return its reply.
@@ -271,28 +245,32 @@ def _run_session_script(
     moment the client gives up, on Redis' clock (`RedisClock`); without one there is none (0).
     A `late` reply (nothing applied) read before the socket timeout ran out means Redis' clock
     stepped forward, not a stall: the new offset is learned and the script runs once more.
-    Otherwise `late` raises `StoreUnavailable`. `alongside` and `rerun_is_safe` are as in
-    `_run_alongside()`.
+    Otherwise `late` raises `StoreUnavailable`. If the connection broke before the reply came
+    (Redis closed a pooled connection), the script may or may not have run: it runs again only
+    if `rerun_is_safe` (a rotation with a grace window: the same token lands in it).
+    On a cluster the clock followed is that of the key's node (`_node_client()`).
     """
     script = _script(name, client)
     timeout = _socket_timeout(client)
     clock = redis_clock
     for attempt in (1, 2):
-        offset = clock.offset_ms(client) if timeout else 0.0
+        clock_client = _node_client(client, keys[0]) if timeout else client
+        offset = clock.offset_ms(clock_client) if timeout else 0.0
         sent = clock.monotonic()
         deadline = math.floor(offset + (sent + timeout) * 1000) if timeout else 0
         call_args = [*args, deadline]
-        if alongside is None:
+        try:
             reply: list[Any] = script(keys=keys, args=call_args, client=client)
-        else:
-            reply = _run_alongside(
-                client, script, keys, call_args, alongside, rerun_is_safe=rerun_is_safe
-            )
-            alongside = None  # it ran; a rerun runs the script alone
+        except redis_errors.TimeoutError:
+            raise  # a Redis that does not answer will not answer a retry sooner
+        except redis_errors.ConnectionError:
+            if not rerun_is_safe:
+                raise
+            reply = script(keys=keys, args=call_args, client=client)
         if not timeout:
             return reply
         received = clock.monotonic()
-        clock.observe(client, int(reply[1]), sent, received)
+        clock.observe(clock_client, int(reply[1]), sent, received)
         if _decode(reply[0]) != "late":
             return reply
         if received - sent >= timeout:
@@ -456,8 +434,25 @@ class RedisStore(BaseStore):
 
     @property
     def index_key(self) -> str:
-        """Return the key of the admin index of all sessions."""
+        """Return the key of the admin index of all sessions (one server, Sentinel)."""
         return f"{tokens_settings.KEY_PREFIX}:index"
+
+    def index_keys(self, client: Any) -> list[str]:
+        """Return the keys of the admin index: one, or `CLUSTER_INDEX_SHARDS` on a cluster.
+
+        On a cluster no key holds the whole site: the index is spread over shards in slots of
+        their own (spread over the primaries), each user's entries in one of them.
+        """
+        if not isinstance(client, redis.RedisCluster):
+            return [self.index_key]
+        return [f"{self.index_key}:{{i{n}}}" for n in range(CLUSTER_INDEX_SHARDS)]
+
+    def index_key_of(self, client: Any, user_id: str) -> str:
+        """Return the admin index key that holds the user's sessions."""
+        keys = self.index_keys(client)
+        if len(keys) == 1:
+            return keys[0]
+        return keys[zlib.crc32(user_id.encode()) % len(keys)]
 
     def ended_key(self, user_id: str) -> str:
         """Return the key of the user's "ended before" time (the user's Cluster slot)."""
@@ -491,13 +486,12 @@ class RedisStore(BaseStore):
             # The admin index lives in its own key (another Cluster slot), so it is written
             # beside the script rather than inside it.
             max_age = tokens_settings.max_age_seconds
+            index = self.index_key_of(client, record.user_id)
             pipe = client.pipeline(transaction=False)
-            pipe.zadd(
-                self.index_key, {self.index_member(record.user_id, record.session_id): created}
-            )
-            pipe.zremrangebyscore(self.index_key, "-inf", created - max_age)
+            pipe.zadd(index, {self.index_member(record.user_id, record.session_id): created})
+            pipe.zremrangebyscore(index, "-inf", created - max_age)
             # No session outlives max_age, so neither need the index once logins stop.
-            pipe.expire(self.index_key, max_age)
+            pipe.expire(index, max_age)
             pipe.execute()
         return [_decode(sid) for sid in result[2:]]
 
@@ -513,7 +507,7 @@ class RedisStore(BaseStore):
         grace: float,
         max_age: int,
         max_replays: int | None = None,
-        alongside: Callable[[], None] | None = None,
+        presented_parent: str = "",
     ) -> Rotation:
         if max_replays is None:
             max_replays = tokens_settings.ROTATION_MAX_REPLAYS
@@ -522,11 +516,17 @@ class RedisStore(BaseStore):
                 self.redis,
                 "rotate",
                 [self.user_key(user_id)],
-                [*(session_id, presented_jti, now, new_jti, lifetime, grace, max_age), max_replays],
-                alongside=alongside,
+                [
+                    *(session_id, presented_jti, now, new_jti, lifetime, grace, max_age),
+                    *(max_replays, presented_parent),
+                ],
                 rerun_is_safe=grace > 0,
             )
         outcome: Outcome = _decode(result[0])  # type: ignore[assignment]
+        if outcome == "reused":
+            # The session ended: like any revocation, it must survive a failover.
+            with _available():
+                self.replicate(self.redis, user_id)
         if outcome == "grace":
             replays = int(result[5])
             return Rotation(outcome, _decode(result[2]), int(result[3]), int(result[4]), replays)
@@ -559,11 +559,51 @@ class RedisStore(BaseStore):
 
     def delete(self, user_id: str, session_id: str) -> bool:
         with _available():
-            pipe = self.redis.pipeline(transaction=False)
+            client = self.redis
+            pipe = client.pipeline(transaction=False)
             pipe.hdel(self.user_key(user_id), session_id)
-            pipe.zrem(self.index_key, self.index_member(user_id, session_id))
+            pipe.zrem(self.index_key_of(client, user_id), self.index_member(user_id, session_id))
             deleted, _ = pipe.execute()
+            if deleted:
+                self.replicate(client, user_id)
         return bool(deleted)
+
+    def replicate(self, client: Any, user_id: str) -> int:
+        """Wait until a replica has the user's writes so far (a revocation); return how many do.
+
+        Replication is asynchronous: a revocation acknowledged by the primary and lost when a
+        replica is promoted would bring the session back. Revocations are rare, so they wait
+        for one replica (`WAIT`), up to `REPLICA_WAIT_MS` (less than the socket timeout).
+        `WAIT` counts the writes of its own connection: it follows a small write of its own in
+        the user's slot (`<user key>:replicated`, gone after a second), which reaches the
+        replica after the revocation did. On a single server (no replica to fail over to)
+        nothing waits. If no replica acknowledges in time, the revocation stands on the primary
+        (the caller is told it succeeded) and a WARNING is logged: only a failover within that
+        moment could lose it (docs/operations.md).
+        """
+        if not _has_replicas(client):
+            return 0
+        key = self.user_key(user_id)
+        timeout = _socket_timeout(client)
+        wait_ms = int(min(REPLICA_WAIT_MS, timeout * 500)) if timeout else REPLICA_WAIT_MS
+        target = _node_client(client, key)
+        pipe = target.pipeline(transaction=False)
+        pipe.set(f"{key}:replicated", 1, px=1000)
+        pipe.wait(1, wait_ms)
+        try:
+            acknowledged = int(pipe.execute()[-1])
+        except redis_errors.ResponseError as exc:
+            if not str(exc).startswith(("MOVED", "ASK")):
+                raise
+            acknowledged = 0  # the slot is moving (a resharding): the revocation stands
+        if acknowledged < 1:
+            logger.warning(
+                "No Redis replica acknowledged a revocation within %d ms (user %s); it "
+                "stands on the primary, but a failover now could lose it.",
+                wait_ms,
+                user_id,
+            )
+        return acknowledged
 
     def ended_before(self, user_id: str) -> float | None:
         with _available():
@@ -589,36 +629,106 @@ class RedisStore(BaseStore):
                     client=client,
                 )
             ]
+            self.replicate(client, user_id)
             # The index is another key (another Cluster slot): tidied beside the script so the
             # admin's count drops at once, in batches to bound each command's size.
+            index = self.index_key_of(client, user_id)
             for start in range(0, len(ended), 1000):
                 batch = ended[start : start + 1000]
-                client.zrem(self.index_key, *(self.index_member(user_id, s) for s in batch))
+                client.zrem(index, *(self.index_member(user_id, s) for s in batch))
         return ended
 
     def count_all(self) -> int:
+        client = self.redis
         with _available():
-            return int(self.redis.zcard(self.index_key))
+            keys = self.index_keys(client)
+            if len(keys) == 1:
+                return int(client.zcard(keys[0]))
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcard(key)
+            return sum(int(count) for count in pipe.execute())
 
     def page_all(self, offset: int, limit: int, now: float) -> list[SessionRecord]:
         client = self.redis
         with _available():
-            members = [
-                _decode(m) for m in client.zrevrange(self.index_key, offset, offset + limit - 1)
-            ]
+            keys = self.index_keys(client)
+            if len(keys) == 1:
+                members = [
+                    (keys[0], _decode(m))
+                    for m in client.zrevrange(keys[0], offset, offset + limit - 1)
+                ]
+            else:
+                # A page of the merged index: the first offset + limit of each shard (one
+                # command per shard, in one pipeline), merged newest first.
+                pipe = client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.zrevrange(key, 0, offset + limit - 1, withscores=True)
+                merged = [
+                    (score, key, _decode(member))
+                    for key, entries in zip(keys, pipe.execute(), strict=True)
+                    for member, score in entries
+                ]
+                merged.sort(key=lambda entry: entry[0], reverse=True)
+                members = [(key, member) for _, key, member in merged[offset : offset + limit]]
             pipe = client.pipeline(transaction=False)
             # Session ids never contain ":", user ids might: split at the last one.
-            pairs = [member.rpartition(":")[::2] for member in members]
+            pairs = [member.rpartition(":")[::2] for _, member in members]
             for user_id, session_id in pairs:
                 pipe.hget(self.user_key(user_id), session_id)
             raws = pipe.execute() if pairs else []
-            records, gone = [], []
-            for member, (user_id, session_id), raw in zip(members, pairs, raws, strict=True):
+            records: list[SessionRecord] = []
+            gone: dict[str, list[str]] = {}
+            for (key, member), (user_id, session_id), raw in zip(members, pairs, raws, strict=True):
                 record = None if raw is None else _record(user_id, session_id, raw)
                 if record is None or record.expires_at <= now:
-                    gone.append(member)
+                    gone.setdefault(key, []).append(member)
                 else:
                     records.append(record)
-            if gone:
-                client.zrem(self.index_key, *gone)
+            for key, stale in gone.items():
+                client.zrem(key, *stale)
         return records
+
+
+# How long a revocation waits for a replica to acknowledge it (ms; see RedisStore.replicate()).
+REPLICA_WAIT_MS = 250
+
+
+def _has_replicas(client: Any) -> bool:
+    # Topologies that fail over to a replica: Sentinel, Cluster. One server has none to lose.
+    return isinstance(client, redis.RedisCluster) or isinstance(
+        getattr(client, "connection_pool", None), SentinelConnectionPool
+    )
+
+
+# How many keys the admin index is spread over on a Redis Cluster (each in a slot of its own).
+CLUSTER_INDEX_SHARDS = 16
+
+
+class ClusterConnectionFactory(ConnectionFactory):
+    """A django-redis connection factory whose clients are redis-py `RedisCluster`s.
+
+    Set it as a django-redis cache's `OPTIONS["CONNECTION_FACTORY"]` with a `LOCATION` of any
+    node's `redis://host:port`: the cache (and the Redis store on it) then talks to the whole
+    cluster, following `MOVED` and `ASK`. `SOCKET_TIMEOUT`, `SOCKET_CONNECT_TIMEOUT`,
+    `PASSWORD` and `USERNAME` apply to every node's connections. One client per URL is shared
+    by the process (it holds a pool per node).
+    """
+
+    _clusters: dict[str, redis.RedisCluster] = {}
+    _lock = threading.Lock()
+
+    def get_connection(self, params: dict[str, Any]) -> Any:
+        """Return the process's cluster client for `params["url"]`."""
+        url = params["url"]
+        with self._lock:
+            cluster = self._clusters.get(url)
+            if cluster is None:
+                kwargs = {k: v for k, v in params.items() if k not in ("url", "parser_class")}
+                kwargs.update(self.pool_cls_kwargs)
+                cluster = self._clusters[url] = redis.RedisCluster.from_url(url, **kwargs)
+        return cluster
+
+    def disconnect(self, connection: Any) -> None:
+        """Close every node's connections."""
+        connection.disconnect_connection_pools()
