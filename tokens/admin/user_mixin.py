@@ -16,6 +16,7 @@ may end sessions, and every ending is recorded as an admin `LogEntry` on the use
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
@@ -94,6 +95,20 @@ def end_all_sessions_action(
     )
 
 
+# Django 6.1 describes an action with an `Action` object (indexing it is deprecated); 5.2 and
+# 6.0 with a (function, name, description) tuple.
+def _action_function(action: Any) -> Any:
+    if action is None:
+        return None
+    return action.func if hasattr(action, "func") else action[0]
+
+
+def _renamed(action: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(action) and not isinstance(action, type):
+        return dataclasses.replace(action, name=name)
+    return (action[0], name, *action[2:])
+
+
 class UserSessionsAdminMixin(_ModelAdmin):
     """Add session management to a site's `UserAdmin`; list it before the `UserAdmin` base.
 
@@ -117,14 +132,12 @@ class UserSessionsAdminMixin(_ModelAdmin):
         # Actions switched off (actions = None) or a popup: add nothing either.
         off = self.actions is None or IS_POPUP_VAR in request.GET
         # A site that lists the action itself already has it, under the function's name.
-        ours = any(
-            entry is not None and entry[0] is end_all_sessions_action for entry in actions.values()
-        )
+        ours = any(_action_function(entry) is end_all_sessions_action for entry in actions.values())
         if not off and not ours and self.has_change_permission(request):
             action = self.get_action(end_all_sessions_action, **where)
             if action is not None:
                 # Offered as "end_all_sessions" (the value the changelist form posts).
-                actions.setdefault(ACTION_NAME, (action[0], ACTION_NAME, *action[2:]))
+                actions.setdefault(ACTION_NAME, _renamed(action, ACTION_NAME))
         return actions
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
