@@ -211,16 +211,16 @@ def test_the_recorded_address_follows_the_same_proxy_trust_as_the_throttles(
     assert session["ip"] == recorded
 
 
-# --- Records written by the previous release (0.2) keep working ------------------------------
+# --- Records written by the previous release (0.1) keep working ------------------------------
 #
 # 0.2 stored 8 fields: current jti | previous jti prefix | grace_until ms | last_used ms |
 # expires s | created ms | ip | deflated user agent (numbers base 36). This version adds the
-# replay count as field 7, written "r" + base 36, before the ip. Reading a 0.2 record as an
+# replay count as field 7, written "r" + base 36, before the ip. Reading a 0.1 record as an
 # ended session would log out everyone who logged in before the upgrade.
 
 
 def encode_previous(record: SessionRecord) -> bytes:
-    """Return `record` as release 0.2 stored it (its `_encode()`, verbatim but for the name)."""
+    """Return `record` as release 0.1 stored it (its `_encode()`, verbatim but for the name)."""
     head = "|".join(
         [
             record.current_jti,
@@ -262,21 +262,21 @@ VECTORS = [
         NEVER_ROTATED + b"r0|2001:db8::1|", {**NO_PREVIOUS, "ip": "2001:db8::1"}, id="this-ipv6"
     ),
     pytest.param(HEAD + b"rz||", {"replays": 35, "ip": ""}, id="this-no-ip"),
-    # 0.2: no replay count, the 7th field is the ip (an address, empty, anything without "|").
-    pytest.param(HEAD + b"203.0.113.7|", {}, id="0.2-ipv4"),
-    pytest.param(HEAD + b"2001:db8::1|", {"ip": "2001:db8::1"}, id="0.2-ipv6"),
-    pytest.param(HEAD + b"|", {"ip": ""}, id="0.2-no-ip"),
-    pytest.param(NEVER_ROTATED + b"unix:|", {**NO_PREVIOUS, "ip": "unix:"}, id="0.2-unix"),
-    pytest.param(HEAD + b"localhost|", {"ip": "localhost"}, id="0.2-name"),
+    # 0.1: no replay count, the 7th field is the ip (an address, empty, anything without "|").
+    pytest.param(HEAD + b"203.0.113.7|", {}, id="0.1-ipv4"),
+    pytest.param(HEAD + b"2001:db8::1|", {"ip": "2001:db8::1"}, id="0.1-ipv6"),
+    pytest.param(HEAD + b"|", {"ip": ""}, id="0.1-no-ip"),
+    pytest.param(NEVER_ROTATED + b"unix:|", {**NO_PREVIOUS, "ip": "unix:"}, id="0.1-unix"),
+    pytest.param(HEAD + b"localhost|", {"ip": "localhost"}, id="0.1-name"),
     pytest.param(
         encode_previous(dataclasses.replace(VECTOR_RECORD, user_agent=EDGE_LINUX)),
         {"user_agent": EDGE_LINUX},
-        id="0.2-agent",
+        id="0.1-agent",
     ),
     pytest.param(
         encode_previous(dataclasses.replace(VECTOR_RECORD, user_agent=BARRED_AGENT)),
         {"user_agent": BARRED_AGENT},
-        id="0.2-agent-with-a-bar",
+        id="0.1-agent-with-a-bar",
     ),
 ]
 NOW = 1800000000.25
@@ -367,7 +367,7 @@ def test_records_of_no_release_are_ended_sessions_in_python_and_lua(redis_server
 
 
 def write_as_previous_release(redis_server, user, body) -> SessionRecord:
-    """Store the session of a token response as release 0.2 would have; return the record."""
+    """Store the session of a token response as release 0.1 would have; return the record."""
     store = get_store()
     session_id = current_id(APIClient(), body)
     record = store.get(str(user.pk), session_id)

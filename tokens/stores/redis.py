@@ -369,7 +369,7 @@ def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes] | None:
     """Return fields 1-6, the replay count, the ip and the packed agent of a stored record.
 
     Return None if `raw` is not a record this version reads. A record of the previous release
-    (0.2) has no replay field: its 7th field is the ip, never "r" and base-36 digits (an
+    (0.1) has no replay field: its 7th field is the ip, never "r" and base-36 digits (an
     address holds "." or ":", or is empty). It reads as a record with 0 replays, like
     record.lua's parse().
     """
@@ -381,7 +381,7 @@ def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes] | None:
     if not all(_BASE36.fullmatch(part) for part in parts[2:6]):
         return None
     if not _REPLAYS.fullmatch(parts[6]):
-        return parts[:6], 0, parts[6], parts[7]  # 0.2
+        return parts[:6], 0, parts[6], parts[7]  # 0.1
     ip, bar, agent = parts[7].partition(b"|")
     if not bar:
         return None

@@ -6,9 +6,9 @@
 --   3 grace_until (ms), 4 last_used (ms; the current refresh token's iat is its whole second),
 --   5 expires (s), 6 created (ms), 7 'r' and the replays of the previous jti since the last
 --   rotation, 8 ip, 9 user agent (raw-deflated, may hold any byte).
--- Numbers are base 36. The previous release (0.2) wrote the same record without field 7: its
+-- Numbers are base 36. The previous release (0.1) wrote the same record without field 7: its
 -- 7th field is the ip, which is never 'r' and base-36 digits (an address holds '.' or ':', or
--- is empty), so the 'r' tells the two apart. parse() reads a 0.2 record as one with 0 replays
+-- is empty), so the 'r' tells the two apart. parse() reads a 0.1 record as one with 0 replays
 -- (the sessions of users who logged in before an upgrade go on), and every write stores this
 -- format. parse() returns fields 1-7 (numbers decoded) and the record from the ip on, which
 -- every write carries along untouched.
@@ -40,7 +40,7 @@ local function parse(raw)
     fields[7] = tonumber(string.sub(fields[7], 2), 36)
     tail = string.sub(raw, pos)
   else
-    -- A 0.2 record: field 7 is its ip, and the ip and agent are the tail.
+    -- A 0.1 record: field 7 is its ip, and the ip and agent are the tail.
     tail = fields[7] .. '|' .. string.sub(raw, pos)
     fields[7] = 0
   end
