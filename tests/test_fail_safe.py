@@ -197,7 +197,9 @@ def test_a_login_between_the_ending_and_the_commit_is_ended_after_the_commit(
         user.set_password(NEW_PASSWORD)
         user.save()
         # A login that checked the old password (still committed) after the sessions
-        # were ended, before the change commits.
+        # were ended, before the change commits (in a later millisecond than the ending: one
+        # started in the ending's own millisecond is refused outright).
+        time.sleep(0.002)
         slipped_in = services.login(user, started_at=time.time())
         assert services.authenticate_access(slipped_in.access_token)
     response = api.get(INFO, **bearer(slipped_in.access_token))
