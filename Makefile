@@ -54,12 +54,10 @@ DB_STORE_TESTS := tests/test_auth_flow.py tests/test_rotation.py tests/test_sess
   tests/test_max_sessions.py tests/test_password_and_deactivation.py tests/test_signals.py \
   tests/test_oauth_endpoints.py tests/test_cookie_transport.py tests/test_commands.py \
   tests/test_admin.py tests/test_security.py
-# The key HTTP tests again on a Redis Sentinel and on a Redis Cluster (each started for its run
-# by tests/settings.py: about 45 s each); the contract suite and tests/test_failover.py cover
-# both topologies in the first run.
-TOPOLOGY_TESTS := tests/test_auth_flow.py tests/test_rotation.py tests/test_sessions_api.py \
-  tests/test_throttling.py tests/test_admin.py tests/test_max_sessions.py \
-  tests/test_password_and_deactivation.py
+# The HTTP tests of the database-store pass, and the throttles, again on a Redis Sentinel and on
+# a Redis Cluster (each started for its run by tests/settings.py: about a minute each); the
+# contract suite and tests/test_failover.py cover both topologies in the first run.
+TOPOLOGY_TESTS := $(DB_STORE_TESTS) tests/test_throttling.py
 pytest: chromium install
 	$(BIN)/python -m pytest
 	TOKENS_TEST_STORE=db $(BIN)/python -m pytest $(DB_STORE_TESTS)
