@@ -262,10 +262,7 @@ def test_logout_signs_out_every_tab_and_removes_the_cookie(page, context):
     page.click("#logout")
     expect(page.locator("#login-message")).to_have_text("You have logged out.")
     expect(second.locator("#login-message")).to_have_text("You logged out in another tab.")
-    deadline = time.monotonic() + 5
-    while "refresh_token" in {c["name"] for c in context.cookies()}:
-        assert time.monotonic() < deadline, "the refresh cookie was not deleted"
-        page.wait_for_timeout(50)
+    wait_until_the_refresh_cookie_is_gone(page, context)
     second.reload()
     expect(second.locator("#login")).to_be_visible()
 
@@ -295,3 +292,11 @@ def test_the_site_reads_the_access_lifetime_from_access_token_seconds(gunicorn_s
     )
     assert response.status_code == 200, response.text
     assert response.json()["expires_in"] == 30
+
+
+def wait_until_the_refresh_cookie_is_gone(page: Page, context: BrowserContext) -> None:
+    """Wait (at most 5 s) until the browser no longer holds the refresh cookie."""
+    deadline = time.monotonic() + 5
+    while "refresh_token" in {c["name"] for c in context.cookies()}:
+        assert time.monotonic() < deadline, "the refresh cookie was not deleted"
+        page.wait_for_timeout(50)
