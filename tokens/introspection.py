@@ -7,12 +7,11 @@ from typing import Any
 
 from . import rules, services
 from .conf import tokens_settings
-from .errors import TokenExpired, TokenInvalid
 from .jwt import (
     SessionAccessToken,
     SessionRefreshToken,
     SessionToken,
-    decode,
+    decode_either,
     jwt_api_settings,
 )
 from .stores import get_store
@@ -27,16 +26,9 @@ def introspect(raw: str, hint: str | None = None) -> dict[str, Any]:
     token its session has rotated away, a user deleted or deactivated) is `{"active": false}`,
     with nothing more, as §2.2 asks. A store that cannot answer raises `StoreUnavailable`.
     """
-    classes: list[type[SessionToken]] = [SessionAccessToken, SessionRefreshToken]
-    if hint == "refresh_token":
-        classes.reverse()
-    for token_class in classes:
-        try:
-            token = decode(raw, token_class)
-        except (TokenInvalid, TokenExpired):
-            continue
-        return _describe(token)
-    return dict(INACTIVE)
+    first = SessionRefreshToken if hint == "refresh_token" else SessionAccessToken
+    token = decode_either(raw, try_first=first)
+    return dict(INACTIVE) if token is None else _describe(token)
 
 
 def _describe(token: SessionToken) -> dict[str, Any]:

@@ -229,6 +229,24 @@ def decode(raw: str | bytes, token_class: type[SessionToken]) -> SessionToken:
         raise TokenInvalid(f"Token has an unreadable claim: {exc}") from exc
 
 
+def decode_either(
+    raw: str | bytes, *, try_first: type[SessionToken] = SessionAccessToken
+) -> SessionToken | None:
+    """Return the valid access or refresh token `raw` is (`try_first` tried first), or None.
+
+    For the endpoints that take either kind (RFC 7009 revocation, RFC 7662 introspection),
+    whose `token_type_hint` only says which kind to try first.
+    """
+    for token_class in sorted(
+        (SessionAccessToken, SessionRefreshToken), key=lambda cls: cls is not try_first
+    ):
+        try:
+            return decode(raw, token_class)
+        except (TokenInvalid, TokenExpired):
+            continue
+    return None
+
+
 def mint_access(user_id: Any, session_id: str) -> SessionAccessToken:
     """Mint a fresh access token for a session."""
     return _mint(SessionAccessToken, user_id, session_id)

@@ -29,7 +29,6 @@ from .errors import (
     SessionRevoked,
     StoreUnavailable,
     TokenExpired,
-    TokenInvalid,
     TokenReused,
 )
 from .jwt import (
@@ -38,6 +37,7 @@ from .jwt import (
     SessionRefreshToken,
     SessionToken,
     decode,
+    decode_either,
     jwt_api_settings,
     mint_access,
     mint_refresh,
@@ -434,17 +434,12 @@ def logout(token: SessionToken, *, request: HttpRequest | None = None, user: Any
 
 def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | None = None) -> bool:
     """RFC 7009: end the session of a valid access or refresh token; ignore anything else."""
-    classes: list[type[SessionToken]] = [SessionRefreshToken, SessionAccessToken]
-    if hint == "access_token":
-        classes.reverse()
-    for token_class in classes:
-        try:
-            token = decode(raw, token_class)
-        except (TokenInvalid, TokenExpired):
-            continue
-        ended, _ = _end_presented(token, reason="revoke", presented_to="revoke", request=request)
-        return ended
-    return False
+    first = SessionAccessToken if hint == "access_token" else SessionRefreshToken
+    token = decode_either(raw, try_first=first)
+    if token is None:
+        return False
+    ended, _ = _end_presented(token, reason="revoke", presented_to="revoke", request=request)
+    return ended
 
 
 def list_sessions(user: Any) -> list[SessionRecord]:
