@@ -35,12 +35,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,6 +169,35 @@ class RedisServer:
         """Stop it with `sig` (SIGKILL: a crash, no shutdown save) and wait for it to exit."""
         if self.process is not None:
             stop_process(self.process, sig)
+
+    @contextmanager
+    def stalled(self, seconds: float) -> Iterator[None]:
+        """Hold it in `DEBUG SLEEP` for `seconds` (started with `--enable-debug-command yes`).
+
+        The block runs once Redis is asleep, proven by a PING that times out, not after a
+        guessed pause (on a busy machine the sleeper may not even have sent its command yet).
+        What the block sends meanwhile runs when Redis wakes; the exit waits for that.
+        """
+        sleeper = redis.Redis(port=self.port, socket_timeout=seconds + 10)
+        # No retries: redis-py retries a timeout, with backoff, by default, past the stall.
+        probe = redis.Redis(port=self.port, socket_timeout=0.2, retry=Retry(NoBackoff(), retries=0))
+        with ThreadPoolExecutor(1) as pool:
+            sleep = pool.submit(sleeper.execute_command, "DEBUG", "SLEEP", seconds)
+            try:
+                while True:
+                    if sleep.done():
+                        sleep.result()
+                        raise RuntimeError(f"redis-server woke before its {seconds} s stall began")
+                    try:
+                        probe.ping()
+                    except redis.exceptions.TimeoutError:
+                        break
+                    time.sleep(0.01)
+                yield
+            finally:
+                sleep.result()
+                probe.close()
+                sleeper.close()
 
     def freeze(self) -> None:
         """Stop it answering without closing its connections (SIGSTOP), as a stalled server."""

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from rest_framework.test import APIClient
@@ -298,18 +297,8 @@ def stalled(debug_redis, settings):
     def stall(seconds: float = 2) -> Iterator[None]:
         # DEBUG SLEEP holds Redis itself: commands sent meanwhile run when it wakes, after the
         # site's 0.5 s socket timeout has already answered 503.
-        sleeper = threading.Thread(
-            target=lambda: redis.Redis(port=debug_redis.port).execute_command(
-                "DEBUG", "SLEEP", seconds
-            )
-        )
-        sleeper.start()
-        time.sleep(0.1)
-        try:
+        with debug_redis.stalled(seconds):
             yield
-        finally:
-            sleeper.join()
-            debug_redis.client().ping()  # answered after whatever was queued behind the sleep
 
     return stall
 

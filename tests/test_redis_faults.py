@@ -145,15 +145,10 @@ def test_a_refresh_answered_503_by_a_stalled_redis_costs_the_client_nothing(
         workers=1, TOKENS_TEST_REDIS_PORT=str(own_redis.port), TEST_GRACE_SECONDS="1"
     )
     pair = works(server, log_in(server))
-    sleeper = own_redis.client()
-    sleeper.connection_pool.connection_kwargs["socket_timeout"] = 10
-    with ThreadPoolExecutor(1) as pool:
-        stall = pool.submit(sleeper.execute_command, "DEBUG", "SLEEP", 2)
-        time.sleep(0.2)
+    with own_redis.stalled(2):
         response, _ = call(
             "POST", f"{server.url}{REFRESH}", json={"refresh_token": pair["refresh_token"]}
         )
-        stall.result()
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "store_unavailable"
     assert int(response.headers["Retry-After"]) >= 1
