@@ -5,7 +5,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from tests.conftest import PASSWORD
-from tokens.checks import check_eviction_policy, check_settings
+from tokens.checks import check_eviction_policy, check_settings, check_signing_keys
+from tokens.keys import public_pem, signing_settings
 from tokens.stores.redis import RedisStore
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +145,61 @@ def test_the_replay_cap_must_be_a_positive_integer(settings, value):
 def test_a_positive_replay_cap_passes(settings, value):
     with_tokens(settings, ROTATION_MAX_REPLAYS=value)
     assert check_settings() == []
+
+
+# --- tokens.E009: keys that cannot sign or verify fail at startup, not at the first login ---
+
+EC_PUBLIC_PEM = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqw3mPjtzQkUNJQ7Xw7zQw2cAbGT+hTmJ\n"
+    "-----END PUBLIC KEY-----\n"
+)
+
+
+def ec_private_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode("ascii")
+    )
+
+
+@pytest.mark.parametrize(
+    ("signing", "verifying_keys"),
+    [
+        ({"ALGORITHM": "HS256", "SIGNING_KEY": ""}, None),
+        ({"ALGORITHM": "HS256", "SIGNING_KEY": EC_PUBLIC_PEM}, None),
+        ({"ALGORITHM": "RS256", "SIGNING_KEY": "not a PEM key"}, None),
+        ({"ALGORITHM": "XS999", "SIGNING_KEY": "a-long-enough-secret-of-32-bytes!"}, None),
+        ({"ALGORITHM": "HS256", "SIGNING_KEY": "a-long-enough-secret-of-32-bytes!"}, ["junk"]),
+    ],
+    ids=["empty secret", "public key as secret", "unreadable PEM", "unknown alg", "bad extra"],
+)
+def test_signing_settings_that_cannot_sign_fail_the_system_check(settings, signing, verifying_keys):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, **signing, "VERIFYING_KEY": None}
+    if verifying_keys is not None:
+        with_tokens(settings, VERIFYING_KEYS=verifying_keys)
+    messages = check_signing_keys()
+    assert ids(messages) == {"tokens.E009"}
+    assert all(m.hint for m in messages)
+    with pytest.raises(SystemCheckError, match=r"tokens\.E009"):
+        call_command("check")
+
+
+@pytest.mark.django_db
+def test_usable_keys_pass_the_check_and_sign(settings, api, user):
+    private = ec_private_pem()
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, **signing_settings(private)}
+    with_tokens(settings, VERIFYING_KEYS=[public_pem(ec_private_pem())])
+    assert check_signing_keys() == []
+    response = api.post(
+        "/api/auth/login", {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200, response.content

@@ -322,6 +322,44 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
+# --- The signing and verifying keys (tokens.E009) ------------------------------------------
+
+
+@register(Tags.security)
+def check_signing_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse, at startup, keys that would fail the first token with a 500.
+
+    `SIMPLE_JWT["ALGORITHM"]`, `SIGNING_KEY` and `VERIFYING_KEY` and every entry of
+    `TOKENS["VERIFYING_KEYS"]` are prepared as a token would prepare them (tokens.keys, PyJWT):
+    an unknown algorithm, an empty HMAC secret, a public key given as an HMAC secret, or a PEM
+    that does not load is an error here instead of at the first login.
+    """
+    # Imported here: simplejwt's settings module reads Django's settings when imported.
+    from jwt.algorithms import get_default_algorithms
+    from jwt.exceptions import InvalidKeyError, PyJWKError
+
+    from .jwt import jwt_api_settings
+    from .keys import KeyConfigurationError, build_keyring
+
+    api = jwt_api_settings()
+    try:
+        build_keyring(
+            api.ALGORITHM, api.SIGNING_KEY, api.VERIFYING_KEY, tokens_settings.VERIFYING_KEYS or ()
+        )
+        # build_keyring leaves a signing key PyJWT refuses for PyJWT to refuse at signing time.
+        get_default_algorithms()[api.ALGORITHM].prepare_key(api.SIGNING_KEY)
+    except (KeyConfigurationError, InvalidKeyError, PyJWKError, ValueError, TypeError) as exc:
+        return [
+            Error(
+                f"The token signing settings cannot sign or verify a token: {exc}",
+                hint="Check SIMPLE_JWT's ALGORITHM, SIGNING_KEY and VERIFYING_KEY and "
+                "TOKENS['VERIFYING_KEYS'] (docs/sso.md, 'Signing keys').",
+                id="tokens.E009",
+            )
+        ]
+    return []
+
+
 # --- The refresh cookie's path (tokens.W020) ------------------------------------------------
 
 
