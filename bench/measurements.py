@@ -347,8 +347,8 @@ def child(args: argparse.Namespace) -> None:
         if size.warmup:
             for scenario in scenarios:
                 if scenario.key == "refresh":
-                    # Chains need tokens of their own; warm the refresh views with a few
-                    # in-process-minted chains instead of the measured ones.
+                    # Chains need tokens of their own (each round's are minted for it): the
+                    # refresh runs are not warmed up.
                     continue
                 wrk(base, scenario, files, size.connections, size.warmup)
                 wait_idle(server.pid)

@@ -292,32 +292,37 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
             refresh >= 5 if on_postgres else None,
             "(a target on PostgreSQL)",
         )
+        # Issue 17's median target: a refresh answers no slower than simplejwt's authenticated
+        # GET that answers the user id (its `JWTAuthentication`: decode one token, read one
+        # row), measured in the same run. It replaced "2x the bare view's", which a saturated
+        # 2-core machine cannot separate from the CPU every process spends on a request.
         p50 = median_of(runs, "refresh", "ours", "p50_us")
-        bare = median_of(runs, "bare", "-", "p50_us")
+        sj_get = median_of(runs, "get", "simplejwt", "p50_us")
         row(
-            f"refresh p50 <= 2x the bare view's ({db})",
-            f"{p50 / 1000:.2f} ms vs {bare / 1000:.2f} ms ({p50 / bare:.2f}x)",
-            p50 <= 2 * bare if on_postgres else None,
+            "refresh p50 <= simplejwt's authenticated GET p50 (same run), the GET that answers "
+            f"the user id through `JWTAuthentication` ({db})",
+            f"{p50 / 1000:.2f} ms vs {sj_get / 1000:.2f} ms ({p50 / sj_get:.2f}x)",
+            p50 <= sj_get if on_postgres else None,
             "(a target on PostgreSQL)",
         )
         # What no refresh that rotates in Redis and checks its user can go below: the same
         # two round trips in a view that does nothing else.
         floor = median_of(runs, "io_floor", "-", "p50_us")
         row(
-            f"p50 of a refresh's I/O alone (one Redis command and the user check) vs the "
-            f"bare view's ({db})",
-            f"{floor / 1000:.2f} ms vs {bare / 1000:.2f} ms ({floor / bare:.2f}x)",
+            f"p50 of a refresh's I/O alone (one Redis command and the user check) vs "
+            f"simplejwt's authenticated GET's ({db})",
+            f"{floor / 1000:.2f} ms vs {sj_get / 1000:.2f} ms ({floor / sj_get:.2f}x)",
             None,
             "(for comparison)",
         )
         # The median follows this on a busy machine: every process's CPU per request.
         cpu = median_of(runs, "refresh", "ours", "cpu_total_us")
-        cpu_bare = median_of(runs, "bare", "-", "cpu_total_us")
+        cpu_get = median_of(runs, "get", "simplejwt", "cpu_total_us")
         cpu_floor = median_of(runs, "io_floor", "-", "cpu_total_us")
         row(
-            f"CPU per refresh, all processes, vs the bare view's ({db})",
-            f"{cpu:,.0f} µs vs {cpu_bare:,.0f} µs ({cpu / cpu_bare:.2f}x; "
-            f"a refresh's I/O alone: {cpu_floor / cpu_bare:.2f}x)",
+            f"CPU per request, all processes: refresh vs simplejwt's authenticated GET ({db})",
+            f"{cpu:,.0f} µs vs {cpu_get:,.0f} µs ({cpu / cpu_get:.2f}x; "
+            f"a refresh's I/O alone: {cpu_floor / cpu_get:.2f}x)",
             None,
             "(for comparison)",
         )
@@ -361,8 +366,10 @@ def database_store_targets(result: dict[str, Any], on_postgres: bool) -> list[st
     runs, db = result["runs"], title_of(result)
     lines = []
 
-    def row(target: str, measured: str, ok: bool | None) -> None:
-        met = "yes" if ok else "**no**" if ok is not None else "(a target on PostgreSQL)"
+    def row(
+        target: str, measured: str, ok: bool | None, note: str = "(a target on PostgreSQL)"
+    ) -> None:
+        met = "yes" if ok else "**no**" if ok is not None else note
         lines.append(f"| {target} | {measured} | {met} |")
 
     refresh = ratio_of(runs, "refresh")
@@ -371,16 +378,20 @@ def database_store_targets(result: dict[str, Any], on_postgres: bool) -> list[st
         f"{refresh:.2f}x",
         refresh >= 2 if on_postgres else None,
     )
-    for key, name in (
-        ("get", "authenticated GET"),
-        ("get_user", "authenticated GET that reads a user column"),
-    ):
-        ratio = ratio_of(runs, key)
-        row(
-            f"{name} >= 0.9x simplejwt ({db})",
-            f"{ratio:.2f}x",
-            ratio >= 0.9 if on_postgres else None,
-        )
+    ratio = ratio_of(runs, "get")
+    row(
+        f"authenticated GET >= 0.9x simplejwt ({db})",
+        f"{ratio:.2f}x",
+        ratio >= 0.9 if on_postgres else None,
+    )
+    # No issue sets a target for a view that reads the user row: with this store it costs the
+    # session lookup and the user query, two round trips against simplejwt's one.
+    row(
+        f"authenticated GET that reads a user column, vs simplejwt ({db})",
+        f"{ratio_of(runs, 'get_user'):.2f}x",
+        None,
+        "(for comparison)",
+    )
     rows = result["rows"]
     row(
         f"rows constant across {rows['rotations']:,} rotations ({db})",

@@ -34,8 +34,8 @@ class RefreshIOFloorView(APIView):
     """The I/O a refresh cannot do without, and nothing else: the floor under its latency.
 
     One Redis command on the user's session hash (a refresh's rotation is one script) and the
-    user check's query, one after the other (a refresh overlaps the two waits). No token is
-    decoded or minted, no body parsed. No authentication or permission, as the bare view.
+    user check's query, one after the other as a refresh makes them. No token is decoded or
+    minted, no body parsed. No authentication or permission, as the bare view.
     """
 
     authentication_classes: list[Any] = []

@@ -53,7 +53,13 @@ def test_tiny_bench_run_prints_and_writes_the_table(tmp_path):
         assert float(workers.replace(",", "")) > 0, line
         assert float(wrk.replace(",", "")) > 0, line
         assert float(total.replace(",", "")) > 0, line
-    assert "| CPU per refresh, all processes, vs the bare view's (SQLite) |" in table
+    for row in (
+        "| refresh p50 <= simplejwt's authenticated GET p50 (same run), the GET that answers the "
+        "user id through `JWTAuthentication` (SQLite) |",
+        "| CPU per request, all processes: refresh vs simplejwt's authenticated GET (SQLite) |",
+        "| authenticated GET that reads a user column, vs simplejwt (SQLite, database store) |",
+    ):
+        assert row in table
     # The Redis topologies: this app's refresh and GET on Sentinel and Cluster vs one Redis.
     assert "### Redis topologies: one Redis, Sentinel, Cluster" in table
     for topology in ("single", "sentinel", "cluster"):
@@ -137,3 +143,77 @@ def test_the_password_change_keeps_the_calling_session(api, user):
     assert response.status_code == 200, response.content
     assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 200
     assert api.get("/api/user/info", **bearer(other["access_token"])).status_code == 401
+
+
+def postgres_runs(refresh_p50_ms: float, simplejwt_get_p50_ms: float) -> list[dict]:
+    """Return one round of every scenario on PostgreSQL with the given medians, for the report."""
+
+    def run(key: str, impl: str, p50_ms: float, rps: float = 1000.0) -> dict:
+        return {
+            "key": key,
+            "impl": impl,
+            "round": 0,
+            "rps": rps,
+            "p50_us": p50_ms * 1000,
+            "cpu_total_us": p50_ms * 500,
+            "redis_trips": 1.0 if impl == "ours" else 0.0,
+        }
+
+    return [
+        run("bare", "-", 1.0),
+        run("io_floor", "-", 2.0),
+        run("get", "ours", 2.5, 1500.0),
+        run("get", "simplejwt", simplejwt_get_p50_ms),
+        run("get_user", "ours", 4.0, 900.0),
+        run("get_user", "simplejwt", 3.5),
+        run("refresh", "ours", refresh_p50_ms, 700.0),
+        run("refresh", "simplejwt", 16.0, 200.0),
+    ]
+
+
+@pytest.mark.parametrize(("refresh_p50_ms", "met"), [(3.4, "yes"), (3.6, "**no**")])
+def test_the_refresh_median_target_is_simplejwts_authenticated_get_in_the_same_run(
+    refresh_p50_ms, met
+):
+    from bench.report import render_targets
+
+    result = {
+        "database": "PostgreSQL",
+        "store": "redis",
+        "runs": postgres_runs(refresh_p50_ms, 3.5),
+    }
+
+    table = "\n".join(render_targets([result], None))
+
+    assert (
+        "| refresh p50 <= simplejwt's authenticated GET p50 (same run), the GET that answers the "
+        f"user id through `JWTAuthentication` (PostgreSQL) | {refresh_p50_ms:.2f} ms vs 3.50 ms "
+        f"({refresh_p50_ms / 3.5:.2f}x) | {met} |" in table
+    )
+    assert "bare view" not in table
+    assert "| authenticated GET >= 1.0x simplejwt (PostgreSQL) | 1.50x | yes |" in table
+    assert "| refresh >= 5x simplejwt + blacklist (PostgreSQL) | 3.50x | **no** |" in table
+
+
+def test_the_database_stores_user_column_get_is_for_comparison_not_a_target():
+    from bench.report import render_targets
+
+    result = {
+        "database": "PostgreSQL",
+        "store": "database",
+        "runs": postgres_runs(5.0, 3.5),
+        "rows": {"rotations": 100_000, "rows_created": 2000, "rows_after": 2000},
+    }
+
+    table = "\n".join(render_targets([result], None))
+
+    assert (
+        "| authenticated GET that reads a user column, vs simplejwt (PostgreSQL, database store) "
+        "| 0.90x | (for comparison) |" in table
+    )
+    assert "| refresh >= 2x simplejwt + blacklist (PostgreSQL, database store) | 3.50x | yes |" in (
+        table
+    )
+    assert "| authenticated GET >= 0.9x simplejwt (PostgreSQL, database store) | 1.50x | yes |" in (
+        table
+    )
