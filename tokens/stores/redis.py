@@ -313,9 +313,9 @@ _TEXT_AGENT = b"t"
 
 # LEGACY, READ-ONLY: the dictionary that records marked "r", and 0.1's, deflated their user agent
 # against. Nothing writes it any more; it only inflates the agents of records written before
-# the upgrade. It can go once every such session has ended (at most
-# SESSION_MAX_AGE after the upgrade): without it those records still work, their agent only
-# reads as "" (no device label). Never change it: the stored agents need it byte for byte.
+# the upgrade. It can go once every such session has ended (at most SESSION_MAX_AGE after the
+# upgrade): without it those records still work, their agent only reads as "" (no device
+# label). Never change it: the stored agents need it byte for byte.
 _LEGACY_AGENT_DICTIONARY = b" ".join(
     [
         b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) (Macintosh; Intel Mac OS X 10_15_7)",
@@ -358,7 +358,7 @@ def _ms(seconds: float) -> int:
 
 def _encode(record: SessionRecord) -> bytes:
     """Return the stored form of a record (the layout is in lua/record.lua)."""
-    head = "|".join(
+    return "|".join(
         [
             record.current_jti,
             record.previous_jti[:PREVIOUS_JTI_LENGTH],
@@ -370,8 +370,7 @@ def _encode(record: SessionRecord) -> bytes:
             record.ip.replace("|", ""),
             shorten_user_agent(record.user_agent, AGENT_MAX_BYTES),
         ]
-    )
-    return head.encode()
+    ).encode()
 
 
 # What record.lua's parse() accepts, field by field: a record of another format (an old JSON
@@ -381,13 +380,13 @@ _BASE36 = re.compile(rb"[0-9a-z]+")
 _AGENT_FORMAT_AND_REPLAYS = re.compile(rb"[tr][0-9a-z]+")
 
 
-def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, str] | None:
-    """Return fields 1-6, the replay count, the ip and the user agent of a stored record.
+def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes, bytes] | None:
+    """Return fields 1-6, the replay count, the agent's format letter, the ip and the agent.
 
     Return None if `raw` is not a record this version reads. A record of the previous release
     (0.1) has no field 7: its 7th field is the ip, never a format letter and base-36 digits (an
     address holds "." or ":", or is empty). It reads as a record with 0 replays and a deflated
-    agent, like record.lua's parse().
+    agent ("r"), like record.lua's parse().
     """
     parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", 7)
     if len(parts) != 8 or not _TOKEN_ID.fullmatch(parts[0]):
@@ -397,14 +396,11 @@ def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, str] | None:
     if not all(_BASE36.fullmatch(part) for part in parts[2:6]):
         return None
     if not _AGENT_FORMAT_AND_REPLAYS.fullmatch(parts[6]):
-        return parts[:6], 0, parts[6], _inflate_legacy_agent(parts[7])  # 0.1
+        return parts[:6], 0, b"r", parts[6], parts[7]  # 0.1
     ip, bar, agent = parts[7].partition(b"|")
     if not bar:
         return None
-    replays = int(parts[6][1:], 36)
-    if parts[6][:1] == _TEXT_AGENT:
-        return parts[:6], replays, ip, agent.decode(errors="replace")
-    return parts[:6], replays, ip, _inflate_legacy_agent(agent)
+    return parts[:6], int(parts[6][1:], 36), parts[6][:1], ip, agent
 
 
 def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | None:
@@ -412,7 +408,7 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
     fields = _fields(raw)
     if fields is None:
         return None
-    head, replays, ip, agent = fields
+    head, replays, agent_format, ip, agent = fields
     try:
         cur_jti, prev_jti, address = head[0].decode(), head[1].decode(), ip.decode()
     except UnicodeDecodeError:
@@ -425,7 +421,11 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
         last_used_at=used / 1000,
         expires_at=expires,
         ip=address,
-        user_agent=agent,
+        user_agent=(
+            agent.decode(errors="replace")
+            if agent_format == _TEXT_AGENT
+            else _inflate_legacy_agent(agent)
+        ),
         current_jti=cur_jti,
         previous_jti=prev_jti,
         grace_until=grace_until / 1000,
