@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import PASSWORD, bearer, current_id, login, sessions_of
 from tokens import services
+from tokens.display import device_label, shorten_user_agent
+from tokens.stores.redis import AGENT_MAX_BYTES
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = (
@@ -104,6 +106,68 @@ def test_unknown_user_agents_get_a_short_label(api, user):
     login(api, HTTP_USER_AGENT="MyApp/2.3 (build 7)")
     devices = [s["device"] for s in sessions_of(api, body)]
     assert devices == ["MyApp", "Unknown device", "curl"]
+
+
+# Agents of today's browsers; the shortest keeps the platform and the last product token only
+# when the middle goes (the Redis store keeps AGENT_MAX_BYTES of an agent).
+BROWSER_AGENTS = [
+    FIREFOX,
+    IPHONE,
+    EDGE,
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.6778.135 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36 EdgA/131.0.2903.87",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 OPR/115.0.0.0",
+]
+
+
+@pytest.mark.parametrize("agent", BROWSER_AGENTS)
+def test_a_shortened_agent_keeps_its_device_label(agent):
+    shortened = shorten_user_agent(agent, AGENT_MAX_BYTES)
+    assert len(shortened.encode()) <= AGENT_MAX_BYTES
+    assert device_label(shortened) == device_label(agent)
+    assert "…" in shortened or shortened == agent
+
+
+@pytest.mark.parametrize(
+    ("agent", "max_bytes", "shortened"),
+    [
+        ("curl/8.5.0", 10, "curl/8.5.0"),
+        ("abcdefghij", 9, "abc…hij"),
+        ("abcdefghij", 8, "abc…ij"),  # the start gets the odd byte
+        ("abcdefghij", 4, "abcd"),  # no room for an ellipsis and both ends
+        ("ÜÜÜÜÜ", 8, "Ü…Ü"),  # 3 bytes each side: a half character is dropped, not split
+        ("€€€€€€", 12, "€…€"),
+    ],
+)
+def test_an_agent_is_shortened_to_its_byte_limit_around_an_ellipsis(agent, max_bytes, shortened):
+    assert shorten_user_agent(agent, max_bytes) == shortened
+    assert len(shortened.encode()) <= max_bytes
+
+
+def test_shortening_to_the_setting_then_to_the_redis_record_is_shortening_once():
+    agent = EDGE.replace("(KHTML, like Gecko)", "(KHTML, like Gecko) " + "Ü€ " * 200)
+    once = shorten_user_agent(agent, AGENT_MAX_BYTES)
+    assert shorten_user_agent(shorten_user_agent(agent, 256), AGENT_MAX_BYTES) == once
+
+
+@pytest.mark.django_db
+def test_user_agent_max_length_shortens_a_recorded_agent_around_its_middle(api, user, settings):
+    settings.TOKENS = {**settings.TOKENS, "USER_AGENT_MAX_LENGTH": 60}
+    body = login(api, HTTP_USER_AGENT=EDGE)
+    [session] = sessions_of(api, body)
+    assert session["user_agent"] == "Mozilla/5.0 (Windows NT 10.0;… Safari/537.36 Edg/126.0.0.0"
+    assert session["device"] == "Edge on Windows"
 
 
 @pytest.mark.django_db

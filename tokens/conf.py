@@ -33,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_CACHE_ALIAS": None,
     # Prefix of every Redis key the store writes.
     "KEY_PREFIX": "tokens",
-    # Longest user agent recorded with a session; longer ones are cut.
+    # Longest user agent recorded with a session (bytes of UTF-8); longer ones keep their start
+    # and end around "…" (tokens.display.shorten_user_agent()). The Redis store keeps at most
+    # tokens.stores.redis.AGENT_MAX_BYTES of it, whatever this says.
     "USER_AGENT_MAX_LENGTH": 256,
     # Refresh-token cookie (browser clients that log in with "use_cookie": true).
     "REFRESH_COOKIE_NAME": "refresh_token",

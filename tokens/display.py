@@ -39,6 +39,30 @@ def device_label(user_agent: str) -> str:
     return browser or system or user_agent.split("/", 1)[0][:40]
 
 
+# What stands for the middle of a shortened user agent.
+ELISION = "…"
+
+
+def shorten_user_agent(agent: str, max_bytes: int) -> str:
+    """Return `agent` within `max_bytes` bytes of UTF-8: whole, or its start and end around "…".
+
+    Eliding the middle keeps what device_label() reads: the platform, in parentheses near the
+    start, and the last product token, at the end (Edge's `Edg/131.0.2903.86`, Safari's
+    `Safari/604.1`). The start gets the odd byte; a character cut in two is dropped whole.
+    Shortening twice, to a limit and then to a smaller one, gives what shortening once to the
+    smaller gives.
+    """
+    data = agent.encode()
+    if len(data) <= max_bytes:
+        return agent
+    room = max_bytes - len(ELISION.encode())
+    if room < 2:
+        return data[: max(max_bytes, 0)].decode(errors="ignore")
+    head = data[: (room + 1) // 2].decode(errors="ignore")
+    tail = data[len(data) - room // 2 :].decode(errors="ignore")
+    return head + ELISION + tail
+
+
 def moment(seconds: float) -> datetime:
     """Return a store time (seconds since the epoch) as an aware UTC datetime."""
     return datetime.fromtimestamp(seconds, tz=UTC)

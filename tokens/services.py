@@ -24,6 +24,7 @@ from rest_framework.throttling import BaseThrottle
 
 from . import events, rules, signals
 from .conf import to_seconds, tokens_settings
+from .display import shorten_user_agent
 from .errors import (
     SessionNotFound,
     SessionRevoked,
@@ -95,7 +96,7 @@ def _client_meta(request: HttpRequest | None) -> tuple[str, str]:
     # X-Forwarded-For exactly as far as REST_FRAMEWORK["NUM_PROXIES"] says.
     ip = BaseThrottle().get_ident(request) or ""  # type: ignore[arg-type]
     agent = request.META.get("HTTP_USER_AGENT", "") or ""
-    return ip[:45], agent[: tokens_settings.USER_AGENT_MAX_LENGTH]
+    return ip[:45], shorten_user_agent(agent, tokens_settings.USER_AGENT_MAX_LENGTH)
 
 
 def new_session_id() -> str:

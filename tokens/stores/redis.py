@@ -1,16 +1,17 @@
 """The Redis session store.
 
 Layout: one hash per user, `<prefix>:{u:<user id>}`, field = session id, value = a compact
-record (see lua/record.lua) of about 100 bytes, so that with `hash-max-listpack-value` raised
-above it (docs/operations.md) a user's hash stays in Redis' compact listpack encoding. The
-braces make all of one user's state one Redis Cluster hash slot, so every script touches a
-single slot: the hash, and `<prefix>:{u:<user id>}:ended`, the user's "ended before" time
-(tokens.rules.admits_login()). The hash's TTL follows its longest-lived session; expired
-sessions inside it are also pruned when the user logs in. An admin index `<prefix>:index` (a
-sorted set of "<user id>:<session id>" by creation time) lets the admin page read live sessions a
-page at a time; it is written beside the scripts, never inside them, and entries whose session
-has gone are dropped lazily. On a Redis Cluster it is spread over `CLUSTER_INDEX_SHARDS` keys
-`<prefix>:index:{i<n>}` (each user's entries in one), so no key holds the whole site.
+record (see lua/record.lua) of at most 225 bytes (`AGENT_MAX_BYTES`), so that with
+`hash-max-listpack-value` raised above it (docs/operations.md) a user's hash stays in Redis'
+compact listpack encoding. The braces make all of one user's state one Redis Cluster hash slot,
+so every script touches a single slot: the hash, and `<prefix>:{u:<user id>}:ended`, the user's
+"ended before" time (tokens.rules.admits_login()). The hash's TTL follows its longest-lived
+session; expired sessions inside it are also pruned when the user logs in. An admin index
+`<prefix>:index` (a sorted set of "<user id>:<session id>" by creation time) lets the admin page
+read live sessions a page at a time; it is written beside the scripts, never inside them, and
+entries whose session has gone are dropped lazily. On a Redis Cluster it is spread over
+`CLUSTER_INDEX_SHARDS` keys `<prefix>:index:{i<n>}` (each user's entries in one), so no key
+holds the whole site.
 
 Topologies: one server or Sentinel through django-redis' clients, Cluster through redis-py's
 `RedisCluster` (`ClusterConnectionFactory`). A script's deadline follows the clock of the Redis
@@ -40,6 +41,7 @@ from redis.commands.core import Script
 from redis.sentinel import SentinelConnectionPool
 
 from ..conf import tokens_settings
+from ..display import shorten_user_agent
 from ..errors import LoginInterrupted, StoreUnavailable
 from ..rules import PREVIOUS_JTI_LENGTH
 from .base import BaseStore, Outcome, Rotation, SessionRecord
@@ -293,9 +295,28 @@ def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-# Words of today's browser user agents. Stored agents are deflated against it: the typical
-# 120-character agent takes about 20 bytes. NEVER change it: stored agents need it to inflate.
-_AGENT_DICTIONARY = b" ".join(
+# The longest user agent a record keeps (bytes of UTF-8): longer ones keep their start and end
+# around "…" (tokens.display.shorten_user_agent(), the rule the setting USER_AGENT_MAX_LENGTH
+# applies for every store). It bounds the record whatever the agent: the rest is at most 125
+# bytes (a 22-character token id, an 11-character prefix, four times of at most 9 base-36
+# digits, the agent's format and up to 1,295 replays in 3, an address of at most 45, 8 bars),
+# so a record stays within docs/operations.md's `hash-max-listpack-value 256`; and the record
+# of a rotated session with an IPv4 address, at most 188 bytes, keeps a session within 512
+# bytes of Redis memory (docs/benchmarks.md).
+AGENT_MAX_BYTES = 100
+
+# Field 7's first letter says how the record holds its user agent: "t", as UTF-8 text, which
+# every write stores; "r", raw-deflated against _LEGACY_AGENT_DICTIONARY, in records written
+# before (and in 0.1's, which have no field 7). A rotation in Lua keeps the letter of the record
+# it rotates, whose agent it carries along untouched.
+_TEXT_AGENT = b"t"
+
+# LEGACY, READ-ONLY: the dictionary that records marked "r", and 0.1's, deflated their user agent
+# against. Nothing writes it any more; it only inflates the agents of records written before
+# the upgrade. It can go once every such session has ended (at most SESSION_MAX_AGE after the
+# upgrade): without it those records still work, their agent only reads as "" (no device
+# label). Never change it: the stored agents need it byte for byte.
+_LEGACY_AGENT_DICTIONARY = b" ".join(
     [
         b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) (Macintosh; Intel Mac OS X 10_15_7)",
         b"(X11; Linux x86_64) (X11; Ubuntu; Linux x86_64; rv:)",
@@ -308,17 +329,11 @@ _AGENT_DICTIONARY = b" ".join(
 )
 
 
-def _pack_agent(agent: str) -> bytes:
-    if not agent:
-        return b""
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=_AGENT_DICTIONARY)
-    return deflate.compress(agent.encode()) + deflate.flush()
-
-
-def _unpack_agent(packed: bytes) -> str:
+def _inflate_legacy_agent(packed: bytes) -> str:
+    """Return the user agent of a record written before text agents (legacy, read-only)."""
     if not packed:
         return ""
-    inflate = zlib.decompressobj(-15, zdict=_AGENT_DICTIONARY)
+    inflate = zlib.decompressobj(-15, zdict=_LEGACY_AGENT_DICTIONARY)
     try:
         return (inflate.decompress(packed) + inflate.flush()).decode(errors="replace")
     except zlib.error:
@@ -343,7 +358,7 @@ def _ms(seconds: float) -> int:
 
 def _encode(record: SessionRecord) -> bytes:
     """Return the stored form of a record (the layout is in lua/record.lua)."""
-    head = "|".join(
+    return "|".join(
         [
             record.current_jti,
             record.previous_jti[:PREVIOUS_JTI_LENGTH],
@@ -351,27 +366,27 @@ def _encode(record: SessionRecord) -> bytes:
             _b36(_ms(record.last_used_at)),
             _b36(record.expires_at),
             _b36(_ms(record.created_at)),
-            "r" + _b36(record.replays),
+            _TEXT_AGENT.decode() + _b36(record.replays),
             record.ip.replace("|", ""),
+            shorten_user_agent(record.user_agent, AGENT_MAX_BYTES),
         ]
-    )
-    return head.encode() + b"|" + _pack_agent(record.user_agent)
+    ).encode()
 
 
 # What record.lua's parse() accepts, field by field: a record of another format (an old JSON
 # array) never passes, whatever its user agent holds.
 _TOKEN_ID = re.compile(rb"[A-Za-z0-9_-]+")
 _BASE36 = re.compile(rb"[0-9a-z]+")
-_REPLAYS = re.compile(rb"r[0-9a-z]+")
+_AGENT_FORMAT_AND_REPLAYS = re.compile(rb"[tr][0-9a-z]+")
 
 
-def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes] | None:
-    """Return fields 1-6, the replay count, the ip and the packed agent of a stored record.
+def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes, bytes] | None:
+    """Return fields 1-6, the replay count, the agent's format letter, the ip and the agent.
 
     Return None if `raw` is not a record this version reads. A record of the previous release
-    (0.1) has no replay field: its 7th field is the ip, never "r" and base-36 digits (an
-    address holds "." or ":", or is empty). It reads as a record with 0 replays, like
-    record.lua's parse().
+    (0.1) has no field 7: its 7th field is the ip, never a format letter and base-36 digits (an
+    address holds "." or ":", or is empty). It reads as a record with 0 replays and a deflated
+    agent ("r"), like record.lua's parse().
     """
     parts = (raw.encode() if isinstance(raw, str) else raw).split(b"|", 7)
     if len(parts) != 8 or not _TOKEN_ID.fullmatch(parts[0]):
@@ -380,12 +395,12 @@ def _fields(raw: bytes | str) -> tuple[list[bytes], int, bytes, bytes] | None:
         return None
     if not all(_BASE36.fullmatch(part) for part in parts[2:6]):
         return None
-    if not _REPLAYS.fullmatch(parts[6]):
-        return parts[:6], 0, parts[6], parts[7]  # 0.1
+    if not _AGENT_FORMAT_AND_REPLAYS.fullmatch(parts[6]):
+        return parts[:6], 0, b"r", parts[6], parts[7]  # 0.1
     ip, bar, agent = parts[7].partition(b"|")
     if not bar:
         return None
-    return parts[:6], int(parts[6][1:], 36), ip, agent
+    return parts[:6], int(parts[6][1:], 36), parts[6][:1], ip, agent
 
 
 def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | None:
@@ -393,7 +408,7 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
     fields = _fields(raw)
     if fields is None:
         return None
-    head, replays, ip, agent = fields
+    head, replays, agent_format, ip, agent = fields
     try:
         cur_jti, prev_jti, address = head[0].decode(), head[1].decode(), ip.decode()
     except UnicodeDecodeError:
@@ -406,7 +421,11 @@ def _record(user_id: str, session_id: str, raw: bytes | str) -> SessionRecord | 
         last_used_at=used / 1000,
         expires_at=expires,
         ip=address,
-        user_agent=_unpack_agent(agent),
+        user_agent=(
+            agent.decode(errors="replace")
+            if agent_format == _TEXT_AGENT
+            else _inflate_legacy_agent(agent)
+        ),
         current_jti=cur_jti,
         previous_jti=prev_jti,
         grace_until=grace_until / 1000,

@@ -4,14 +4,18 @@
 --   1 current jti, 2 the first PREVIOUS_JTI_LENGTH characters of the previous jti ('' before
 --   the first rotation),
 --   3 grace_until (ms), 4 last_used (ms; the current refresh token's iat is its whole second),
---   5 expires (s), 6 created (ms), 7 'r' and the replays of the previous jti since the last
---   rotation, 8 ip, 9 user agent (raw-deflated, may hold any byte).
--- Numbers are base 36. The previous release (0.1) wrote the same record without field 7: its
--- 7th field is the ip, which is never 'r' and base-36 digits (an address holds '.' or ':', or
--- is empty), so the 'r' tells the two apart. parse() reads a 0.1 record as one with 0 replays
--- (the sessions of users who logged in before an upgrade go on), and every write stores this
--- format. parse() returns fields 1-7 (numbers decoded) and the record from the ip on, which
--- every write carries along untouched.
+--   5 expires (s), 6 created (ms), 7 a letter saying how field 9 holds the user agent, then
+--   the replays of the previous jti since the last rotation, 8 ip, 9 user agent (may hold
+--   any byte, '|' included).
+-- Numbers are base 36. The letter of field 7 is 't' (the agent as UTF-8 text, what Python's
+-- _encode() writes) or 'r' (the agent raw-deflated against a legacy dictionary, written before;
+-- Python still reads it). The previous release (0.1) wrote the record without field 7 and
+-- with a deflated agent: its 7th field is the ip, which is never a letter and base-36 digits
+-- (an address holds '.' or ':', or is empty), so the letter tells the two apart. parse() reads
+-- a 0.1 record as an 'r' record with 0 replays (the sessions of users who logged in before an
+-- upgrade go on). parse() returns fields 1-7 (numbers decoded) and what every write carries
+-- along untouched: the agent's letter and the record from the ip on. Lua never reads the
+-- agent, so a rotation keeps a record's letter with the agent it describes.
 local function parse(raw)
   local fields, pos = {}, 1
   for i = 1, 7 do
@@ -32,19 +36,19 @@ local function parse(raw)
     end
     fields[i] = tonumber(fields[i], 36)
   end
-  local tail
-  if string.find(fields[7], '^r[0-9a-z]+$') then
+  local kept
+  if string.find(fields[7], '^[tr][0-9a-z]+$') then
     if not string.find(raw, '|', pos, true) then
       return nil -- the ip and the agent are missing
     end
+    kept = {agent_format = string.sub(fields[7], 1, 1), tail = string.sub(raw, pos)}
     fields[7] = tonumber(string.sub(fields[7], 2), 36)
-    tail = string.sub(raw, pos)
   else
-    -- A 0.1 record: field 7 is its ip, and the ip and agent are the tail.
-    tail = fields[7] .. '|' .. string.sub(raw, pos)
+    -- A 0.1 record: field 7 is its ip, and the ip and the deflated agent are the tail.
+    kept = {agent_format = 'r', tail = fields[7] .. '|' .. string.sub(raw, pos)}
     fields[7] = 0
   end
-  return fields, tail
+  return fields, kept
 end
 
 local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -59,9 +63,10 @@ local function b36(n)
   return out
 end
 
-local function encode(rec, tail)
+-- The stored form of fields 1-7 of rec and what parse() returned to carry along.
+local function encode(rec, kept)
   return table.concat({rec[1], rec[2], b36(rec[3]), b36(rec[4]), b36(rec[5]), b36(rec[6]),
-    'r' .. b36(rec[7]), tail}, '|')
+    kept.agent_format .. b36(rec[7]), kept.tail}, '|')
 end
 
 -- Redis' own time (ms) as the script starts, and whether that is past the caller's deadline:

@@ -14,7 +14,7 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
   return {'revoked', redis_now}
 end
-local rec, tail = parse(raw)
+local rec, kept = parse(raw)
 if not rec then
   redis.call('HDEL', KEYS[1], ARGV[1])
   return {'revoked', redis_now}
@@ -32,7 +32,7 @@ if ARGV[2] == rec[1] or (ARGV[9] ~= '' and ARGV[9] == rec[1]) then
   local expires = math.floor(math.min(issued + tonumber(ARGV[5]), rec[6] / 1000 + tonumber(ARGV[7])))
   redis.call('HSET', KEYS[1], ARGV[1], encode({
     ARGV[4], string.sub(ARGV[2], 1, PREVIOUS_JTI_LENGTH), now_ms + math.floor(tonumber(ARGV[6]) * 1000),
-    now_ms, expires, rec[6], 0}, tail))
+    now_ms, expires, rec[6], 0}, kept))
   local ttl = expires - issued
   if redis.call('TTL', KEYS[1]) < ttl then
     redis.call('EXPIRE', KEYS[1], ttl)
@@ -45,7 +45,7 @@ if rec[2] ~= '' and string.sub(ARGV[2], 1, PREVIOUS_JTI_LENGTH) == rec[2]
   -- An honest concurrent refresh with the token just rotated away: hand back the same
   -- successor, and count it against the cap.
   rec[7] = rec[7] + 1
-  redis.call('HSET', KEYS[1], ARGV[1], encode(rec, tail))
+  redis.call('HSET', KEYS[1], ARGV[1], encode(rec, kept))
   return {'grace', redis_now, rec[1], string.format('%d', math.floor(rec[4] / 1000)),
     string.format('%d', rec[5]), rec[7]}
 end
