@@ -95,6 +95,14 @@ DATABASES = {
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Without Redis the throttles count in Django's database cache, which reads and then writes
+    # inside one transaction. SQLite's default (DEFERRED) transaction starts as a reader, and a
+    # reader that must become a writer while another connection writes fails at once with
+    # "database is locked" (SQLite's deadlock rule: it does not wait), which the app answers
+    # with 503 store_unavailable. IMMEDIATE takes the write lock when the transaction begins,
+    # so concurrent requests wait their turn, up to `timeout` seconds.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 
 # Where the sessions and the cache live: one Redis (REDIS_URL), a Redis Sentinel
 # (REDIS_SENTINELS: comma-separated host:port of the sentinels, REDIS_SENTINEL_MASTER: the

@@ -70,7 +70,7 @@ if TEST_POSTGRES_URL:
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The test database is a file so that gunicorn workers see what the tests write.
     DATABASES["default"]["TEST"] = {"NAME": TEST_DB_PATH}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], "timeout": 30}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 # Fast hashing: tests log in thousands of times.
