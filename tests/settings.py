@@ -21,6 +21,16 @@ if "TOKENS_TEST_RUN" not in os.environ:
     os.environ.pop("ACCESS_TOKEN_SECONDS", None)
     os.environ["TOKENS_TEST_RUN"] = str(os.getpid())
 
+# pytest-xdist (`make test-fast` runs on two workers): each worker is a run of its own, with its
+# own Redis and database file, not the ones the controller chose (the workers inherit its
+# environment, and two runs flushing one Redis would wipe each other's sessions). A server a
+# worker starts inherits the worker's choices as usual.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _xdist_worker and os.environ.get("TOKENS_TEST_WORKER") != _xdist_worker:
+    os.environ["TOKENS_TEST_WORKER"] = _xdist_worker
+    for _name in ("TOKENS_TEST_REDIS_PORT", "TOKENS_TEST_DB", "TOKENS_TEST_POSTGRES_DB"):
+        os.environ.pop(_name, None)
+
 TEST_REDIS_PORT = int(os.environ.setdefault("TOKENS_TEST_REDIS_PORT", str(free_port())))
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/0"
 
