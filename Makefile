@@ -58,6 +58,15 @@ DB_STORE_TESTS := tests/test_auth_flow.py tests/test_rotation.py tests/test_sess
 # a Redis Cluster (each started for its run by tests/settings.py: about a minute each); the
 # contract suite and tests/test_failover.py cover both topologies in the first run.
 TOPOLOGY_TESTS := $(DB_STORE_TESTS) tests/test_throttling.py
+# The browser tests drive Debian's Chromium through Playwright (browsers are not downloaded):
+# without it, stop at once and say what to install, instead of 22 errors at the end of the run.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "make test needs Chromium at $(CHROMIUM) for the browser tests."; \
+	  echo "Install it with: sudo apt-get install chromium   (or run .ci/run, which does)"; \
+	  exit 1; } >&2
+
 pytest: chromium install
 	$(BIN)/python -m pytest
 	TOKENS_TEST_STORE=db $(BIN)/python -m pytest $(DB_STORE_TESTS)
