@@ -529,23 +529,18 @@ def count_sql(users: list[AbstractBaseUser]) -> dict[str, dict[str, int]]:
 RECOMMENDED_LISTPACK_VALUE = 256
 
 
-def redis_memory(client: redis.Redis, size: Size, listpack_value: int) -> dict[str, Any]:
-    """Measure Redis memory per live session, and keys and memory across rotations.
+def create_sessions(store: Any, count: int) -> list[str]:
+    """Create `count` sessions through `store`, one per user; return their current jtis.
 
-    `listpack_value` is Redis' `hash-max-listpack-value`, set for the run.
+    Session i belongs to user `1_000_000 + i`, has the id `f"{i:016x}"`, lives 7 days and
+    records USER_AGENT and one address, as a browser login would.
     """
     from tokens.jwt import new_jti
-    from tokens.stores import SessionRecord, get_store
+    from tokens.stores import SessionRecord
 
-    client.flushall()
-    client.config_set("hash-max-listpack-value", listpack_value)
-    store = get_store()
-    log(f"[memory] creating {size.sessions:,} sessions (one per user, 120-character user agent)")
-    base = used_memory(client)
-    base_keys = client.dbsize()
     now = time.time()
     jtis: list[str] = []
-    for i in range(size.sessions):
+    for i in range(count):
         jti = new_jti()
         jtis.append(jti)
         store.create(
@@ -561,34 +556,58 @@ def redis_memory(client: redis.Redis, size: Size, listpack_value: int) -> dict[s
             ),
             max_sessions=None,
         )
+    return jtis
+
+
+def rotate_sessions(store: Any, jtis: list[str], rotations: int) -> None:
+    """Rotate the sessions create_sessions() made, round robin, `rotations` times in all.
+
+    `jtis` holds each session's current jti and is kept up to date.
+    """
+    from tokens.jwt import new_jti
+
+    for n in range(rotations):
+        i = n % len(jtis)
+        new = new_jti()
+        rotation = store.rotate(
+            str(1_000_000 + i),
+            f"{i:016x}",
+            jtis[i],
+            new_jti=new,
+            now=time.time(),
+            lifetime=7 * 86400,
+            grace=10.0,
+            max_age=30 * 86400,
+        )
+        assert rotation.outcome == "rotated", rotation
+        jtis[i] = new
+
+
+def redis_memory(client: redis.Redis, size: Size, listpack_value: int) -> dict[str, Any]:
+    """Measure Redis memory per live session, and keys and memory across rotations.
+
+    `listpack_value` is Redis' `hash-max-listpack-value`, set for the run.
+    """
+    from tokens.stores import get_store
+
+    client.flushall()
+    client.config_set("hash-max-listpack-value", listpack_value)
+    store = get_store()
+    log(f"[memory] creating {size.sessions:,} sessions (one per user, 120-character user agent)")
+    base = used_memory(client)
+    base_keys = client.dbsize()
+    jtis = create_sessions(store, size.sessions)
     created = used_memory(client)
     created_keys = client.dbsize()
-
-    def rotate_all(count: int) -> None:
-        for n in range(count):
-            i = n % size.sessions
-            new = new_jti()
-            rotation = store.rotate(
-                str(1_000_000 + i),
-                f"{i:016x}",
-                jtis[i],
-                new_jti=new,
-                now=time.time(),
-                lifetime=7 * 86400,
-                grace=10.0,
-                max_age=30 * 86400,
-            )
-            assert rotation.outcome == "rotated", rotation
-            jtis[i] = new
 
     # The first rotation of a session fills its "previous token" slot; from then on a
     # rotation overwrites in place. Measure both, and the steady state per session.
     log(f"[memory] {size.rotations:,} rotations, then {size.rotations:,} more")
     started = time.perf_counter()
-    rotate_all(size.rotations)
+    rotate_sessions(store, jtis, size.rotations)
     first = used_memory(client)
     first_keys = client.dbsize()
-    rotate_all(size.rotations)
+    rotate_sessions(store, jtis, size.rotations)
     second = used_memory(client)
     second_keys = client.dbsize()
     elapsed = time.perf_counter() - started
@@ -641,9 +660,8 @@ def database_rows(size: Size) -> dict[str, Any]:
     """Count the database store's rows across `size.rotations` rotations of 1,000 sessions."""
     from django.db import connection
 
-    from tokens.jwt import new_jti
     from tokens.models import SessionOwner, StoredSession
-    from tokens.stores import SessionRecord, get_store
+    from tokens.stores import get_store
 
     store = get_store()
     sessions = min(1000, size.sessions)
@@ -653,23 +671,7 @@ def database_rows(size: Size) -> dict[str, Any]:
 
     StoredSession.objects.all().delete()
     SessionOwner.objects.all().delete()
-    now = time.time()
-    jtis: list[str] = []
-    for i in range(sessions):
-        jtis.append(new_jti())
-        store.create(
-            SessionRecord(
-                session_id=f"{i:016x}",
-                user_id=str(1_000_000 + i),
-                created_at=now,
-                last_used_at=now,
-                expires_at=int(now) + 7 * 86400,
-                ip="203.0.113.7",
-                user_agent=USER_AGENT,
-                current_jti=jtis[i],
-            ),
-            max_sessions=None,
-        )
+    jtis = create_sessions(store, sessions)
     created = rows()
     if connection.vendor == "postgresql":
         # Rows, not speed, are measured here: without waiting for each commit's flush to disk
@@ -678,21 +680,7 @@ def database_rows(size: Size) -> dict[str, Any]:
             cursor.execute("SET synchronous_commit TO off")
     log(f"[database store] {size.rotations:,} rotations of {sessions:,} sessions")
     started = time.perf_counter()
-    for n in range(size.rotations):
-        i = n % sessions
-        new = new_jti()
-        rotation = store.rotate(
-            str(1_000_000 + i),
-            f"{i:016x}",
-            jtis[i],
-            new_jti=new,
-            now=time.time(),
-            lifetime=7 * 86400,
-            grace=10.0,
-            max_age=30 * 86400,
-        )
-        assert rotation.outcome == "rotated", rotation
-        jtis[i] = new
+    rotate_sessions(store, jtis, size.rotations)
     elapsed = time.perf_counter() - started
     return {
         "sessions": sessions,
