@@ -115,6 +115,16 @@ def cluster_cache(cluster: harness.RedisCluster, timeout: float = 0.5) -> dict[s
     }
 
 
+def use_redis_store_on(settings: Any, alias: str, cache: dict[str, Any]) -> None:
+    """Keep the sessions in the Redis store on `cache`, added to CACHES as `alias`."""
+    settings.CACHES = {**settings.CACHES, alias: cache}
+    settings.TOKENS = {
+        **settings.TOKENS,
+        "STORE": "tokens.stores.redis.RedisStore",
+        "CACHE_ALIAS": alias,
+    }
+
+
 @pytest.fixture
 def api() -> APIClient:
     """Return a DRF test client."""

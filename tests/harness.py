@@ -165,6 +165,11 @@ class RedisServer:
         """Return a new client of it, with 2-second timeouts (a frozen server cannot hang it)."""
         return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
 
+    def flushall(self) -> None:
+        """Empty it (a primary's replicas follow)."""
+        with self.client() as client:
+            client.flushall()
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop it with `sig` (SIGKILL: a crash, no shutdown save) and wait for it to exit."""
         if self.process is not None:
@@ -418,11 +423,7 @@ class RedisSentinel:
 
     def flushall(self) -> None:
         """Empty the primary (the replicas follow)."""
-        client = self.client()
-        try:
-            client.flushall()
-        finally:
-            client.close()
+        self.primary().flushall()
 
     def stop(self) -> None:
         """Stop the sentinels, then every server."""
@@ -553,11 +554,7 @@ class RedisCluster:
     def flushall(self) -> None:
         """Empty every primary (their replicas follow)."""
         for server in self.primary_servers():
-            client = server.client()
-            try:
-                client.flushall()
-            finally:
-                client.close()
+            server.flushall()
 
     def stop(self) -> None:
         """Stop every node."""

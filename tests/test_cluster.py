@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 
 from tests import harness
-from tests.conftest import PASSWORD, LiveServer, cluster_cache
+from tests.conftest import PASSWORD, LiveServer, cluster_cache, use_redis_store_on
 from tests.contract.conftest import create
 from tokens.stores import get_store
 from tokens.stores.redis import CLUSTER_INDEX_SHARDS, RedisStore
@@ -27,12 +27,7 @@ pytestmark = pytest.mark.redis_store
 @pytest.fixture
 def cluster_store(redis_cluster: harness.RedisCluster, settings: Any, db: None) -> RedisStore:
     redis_cluster.flushall()
-    settings.CACHES = {**settings.CACHES, "cluster": cluster_cache(redis_cluster)}
-    settings.TOKENS = {
-        **settings.TOKENS,
-        "STORE": "tokens.stores.redis.RedisStore",
-        "CACHE_ALIAS": "cluster",
-    }
+    use_redis_store_on(settings, "cluster", cluster_cache(redis_cluster))
     store = get_store()
     assert isinstance(store, RedisStore)
     return store

@@ -285,7 +285,7 @@ def debug_redis(tmp_path_factory):
 @pytest.fixture
 def stalled(debug_redis, settings):
     """Use `debug_redis` as the store; return a function that stalls it (DEBUG SLEEP)."""
-    debug_redis.client().flushall()
+    debug_redis.flushall()
     settings.CACHES = {
         "default": {
             **settings.CACHES["default"],

@@ -261,17 +261,12 @@ def test_a_revocation_reaches_a_replica_before_it_is_acknowledged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # What the zero-resurrection guarantee rests on: read on a replica right after the call.
-    from tests.conftest import sentinel_cache
+    from tests.conftest import sentinel_cache, use_redis_store_on
     from tests.contract.conftest import create
     from tokens.stores import get_store
 
     redis_sentinel.flushall()
-    settings.CACHES = {**settings.CACHES, "failover": sentinel_cache(redis_sentinel)}
-    settings.TOKENS = {
-        **settings.TOKENS,
-        "STORE": "tokens.stores.redis.RedisStore",
-        "CACHE_ALIAS": "failover",
-    }
+    use_redis_store_on(settings, "failover", sentinel_cache(redis_sentinel))
     store = get_store()
     primary = redis_sentinel.primary()
     replicas = [s.client() for s in redis_sentinel.servers if s is not primary]

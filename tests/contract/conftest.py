@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 
-from tests.conftest import cluster_cache, sentinel_cache
+from tests.conftest import cluster_cache, sentinel_cache, use_redis_store_on
 from tokens.jwt import new_jti
 from tokens.stores import BaseStore, Rotation, SessionRecord, get_store
 
@@ -106,8 +106,7 @@ def store_kind(request: pytest.FixtureRequest, settings: Any) -> str:
         topology = request.getfixturevalue(kind.replace("-", "_"))
         topology.flushall()
         cache = sentinel_cache(topology) if kind == "redis-sentinel" else cluster_cache(topology)
-        settings.CACHES = {**settings.CACHES, kind: cache}
-        settings.TOKENS = {**settings.TOKENS, "CACHE_ALIAS": kind}
+        use_redis_store_on(settings, kind, cache)
     return kind
 
 
