@@ -8,12 +8,12 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.harness import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -46,15 +46,19 @@ def test_make_run_without_redis_serves_the_site_on_sqlite(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                httpx.get(f"{url}/api/user/info", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the demo did not start in 90 seconds"
-                time.sleep(0.2)
+        try:
+            wait_until(
+                lambda: httpx.get(f"{url}/api/user/info", timeout=1),
+                "the demo",
+                timeout=90,
+                interval=0.2,
+                process=process,
+                errors=(httpx.TransportError,),
+            )
+        except RuntimeError as exc:
+            exited = process.poll() is not None and process.stdout is not None
+            output = process.stdout.read().decode() if exited and process.stdout else ""
+            raise AssertionError(f"{exc}\n{output}") from None
         credentials = {"username": "demo", "password": "demo-password-123"}
         login = httpx.post(f"{url}/api/auth/login", json=credentials, timeout=10)
         assert login.status_code == 200, login.text

@@ -32,6 +32,7 @@ import pytest
 
 from tests.browser_cookies import BrowserCookieClient
 from tests.conftest import free_port
+from tests.harness import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_SOURCE = Path(__file__).resolve().parent / "wheel_site"
@@ -209,15 +210,13 @@ def site(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, "gunicorn exited during start-up"
-            try:
-                httpx.get(f"{site.url}/me", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 seconds"
-                time.sleep(0.1)
+        wait_until(
+            lambda: httpx.get(f"{site.url}/me", timeout=1),
+            "gunicorn",
+            timeout=30,
+            process=server,
+            errors=(httpx.TransportError,),
+        )
         yield site
     finally:
         os.killpg(server.pid, signal.SIGTERM)
