@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Protocol, Self, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -77,9 +77,12 @@ def wait_until(
         try:
             check()
             return
-        except errors:
+        except errors as error:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not answer within {timeout:g} s") from None
+                # The last error says which condition never came (a CI log has nothing else).
+                raise RuntimeError(
+                    f"{what} did not answer within {timeout:g} s (last: {error!r})"
+                ) from None
             time.sleep(interval)
 
 
@@ -142,12 +145,15 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.directory), "--save", "", *persistence, *options),
+                *("--dir", str(self.directory), "--save", "", *persistence),
+                *("--logfile", str(self.directory / "redis.log"), *options),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = self.client()
+        # No retries and a short timeout: a PING that something else's socket swallowed (the
+        # port was taken after all) must not outlast the check that notices the server exited.
+        client = redis.Redis(port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), retries=0))
         try:
             wait_until(
                 client.ping,
@@ -317,6 +323,46 @@ class Gunicorn:
         self.stop()
 
 
+class _Topology(Protocol):
+    directory: Path
+    attempts: int
+
+    def stop(self) -> None: ...
+
+
+_T = TypeVar("_T", bound=_Topology)
+
+
+def start_twice(topology: _T, start: Callable[[], _T], new_ports: Callable[[], None]) -> _T:
+    """Run a Sentinel's or a Cluster's `start`; if it fails, stop it and start afresh once.
+
+    A topology is a dozen processes that must find each other within a deadline; on a loaded
+    CI machine (a stalled virtual machine, a port the kernel handed out again) one start in
+    many misses it, which says nothing about the code under test. The second try runs on new
+    ports in new directories; why the first failed goes to stderr, with the servers' logs.
+    """
+    try:
+        return start()
+    except Exception as error:
+        topology.stop()
+        logs = "".join(
+            f"\n--- {log}:\n" + "".join(log.read_text(errors="replace").splitlines(True)[-8:])
+            for log in sorted(topology.directory.glob(f"try-{topology.attempts}/*/*.log"))
+        )
+        print(
+            f"{type(topology).__name__} did not start ({error}); once more{logs}", file=sys.stderr
+        )
+    except BaseException:
+        topology.stop()
+        raise
+    new_ports()
+    try:
+        return start()
+    except BaseException:
+        topology.stop()
+        raise
+
+
 class RedisSentinel:
     """Redis Sentinel on loopback ports: a primary, `replicas` replicas and `sentinels` sentinels.
 
@@ -338,9 +384,22 @@ class RedisSentinel:
         self.directory = Path(directory)
         self.master_name = master_name
         self.down_after_ms = down_after_ms
-        self.servers = [RedisServer(self._subdirectory(f"redis-{i}")) for i in range(1 + replicas)]
-        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.replicas = replicas
+        self.sentinel_count = sentinels
+        self.servers: list[RedisServer] = []
+        self.sentinel_ports: list[int] = []
         self.sentinel_processes: list[subprocess.Popen[bytes]] = []
+        self.attempts = 0
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        self.attempts += 1
+        self.servers = [
+            RedisServer(self._subdirectory(f"try-{self.attempts}/redis-{i}"))
+            for i in range(1 + self.replicas)
+        ]
+        self.sentinel_ports = [free_port() for _ in range(self.sentinel_count)]
+        self.sentinel_processes = []
 
     def _subdirectory(self, name: str) -> Path:
         path = self.directory / name
@@ -353,7 +412,13 @@ class RedisSentinel:
         return [("127.0.0.1", port) for port in self.sentinel_ports]
 
     def start(self) -> Self:
-        """Start the primary, its replicas (in sync) and the sentinels (watching all of them)."""
+        """Start the primary, its replicas (in sync) and the sentinels (watching all of them).
+
+        A start that fails is tried once more from scratch on new ports (see `start_twice`).
+        """
+        return start_twice(self, self._start, self._choose_ports)
+
+    def _start(self) -> Self:
         primary, *replicas = self.servers
         primary.start()
         for replica in replicas:
@@ -362,13 +427,13 @@ class RedisSentinel:
             wait_until(
                 lambda r=replica: self._require(r.client().info("replication"), "up"),  # type: ignore[misc]
                 "replica sync",
-                timeout=20,
+                timeout=60,
             )
         for index, port in enumerate(self.sentinel_ports):
-            directory = self._subdirectory(f"sentinel-{index}")
+            directory = self._subdirectory(f"try-{self.attempts}/sentinel-{index}")
             conf = directory / "sentinel.conf"
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory}/sentinel.log\n"
                 f"sentinel monitor {self.master_name} 127.0.0.1 {primary.port} 2\n"
                 f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {self.master_name} 10000\n"
@@ -383,8 +448,13 @@ class RedisSentinel:
             )
         # Ready once every sentinel knows both replicas and the other sentinels (a failover
         # needs the quorum and a replica to promote).
-        for port in self.sentinel_ports:
-            wait_until(lambda p=port: self._sentinel_ready(p), "sentinel", timeout=30)  # type: ignore[misc]
+        for port, process in zip(self.sentinel_ports, self.sentinel_processes, strict=True):
+            wait_until(
+                lambda p=port: self._sentinel_ready(p),  # type: ignore[misc]
+                f"sentinel on port {port}",
+                timeout=60,
+                process=process,
+            )
         return self
 
     @staticmethod
@@ -460,9 +530,15 @@ class RedisCluster:
         self.node_timeout_ms = node_timeout_ms
         self.primaries = primaries
         self.replicas = replicas
+        self.servers: list[RedisServer] = []
+        self.attempts = 0
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        self.attempts += 1
         self.servers = []
-        for index in range(primaries * (1 + replicas)):
-            path = self.directory / f"node-{index}"
+        for index in range(self.primaries * (1 + self.replicas)):
+            path = self.directory / f"try-{self.attempts}" / f"node-{index}"
             path.mkdir(parents=True, exist_ok=True)
             self.servers.append(RedisServer(path))
 
@@ -480,7 +556,13 @@ class RedisCluster:
         )
 
     def start(self) -> Self:
-        """Start every node, create the cluster, and wait until every node calls it ok."""
+        """Start every node, create the cluster, and wait until every node calls it ok.
+
+        A start that fails is tried once more from scratch on new ports (see `start_twice`).
+        """
+        return start_twice(self, self._start, self._choose_ports)
+
+    def _start(self) -> Self:
         for server in self.servers:
             # The bus port is chosen too: the default (port + 10000) may be taken or past 65535.
             server.start(options=(*self.options, "--cluster-port", str(free_port())))
@@ -499,7 +581,7 @@ class RedisCluster:
             stderr=subprocess.DEVNULL,
             timeout=60,
         )
-        self.wait_ok()
+        self.wait_ok(timeout=60)
         return self
 
     def wait_ok(self, timeout: float = 30) -> None:
