@@ -49,11 +49,23 @@ from redis.retry import Retry
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a loopback TCP port that nothing listens on (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a loopback TCP port that nothing listens on (the kernel's pick), new to this process.
+
+    A Sentinel or a Cluster chooses a dozen ports before its servers bind them, and the kernel
+    hands a port it just gave out (and saw released) out again: in CI a node's bus port was
+    another node's port, and a sentinel's port a server's. So no port is handed out twice.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(
@@ -136,7 +148,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, *, aof: bool = False, options: Sequence[str] = ()) -> Self:
-        """Start it and wait until it answers PING.
+        """Start it and wait until it answers (it, not another server that holds its port).
 
         `aof` turns on the append-only file with a sync on every write (what survives a crash);
         `options` are more redis-server arguments, e.g. ("--enable-debug-command", "yes").
@@ -154,9 +166,16 @@ class RedisServer:
         # No retries and a short timeout: a PING that something else's socket swallowed (the
         # port was taken after all) must not outlast the check that notices the server exited.
         client = redis.Redis(port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), retries=0))
+        process = self.process
+
+        def answers() -> None:
+            # Its own answer, not another server's that holds the port (this one then exits).
+            if client.info("server")["process_id"] != process.pid:
+                raise redis.exceptions.ConnectionError(f"another server answers on {self.port}")
+
         try:
             wait_until(
-                client.ping,
+                answers,
                 "redis-server",
                 timeout=10,
                 interval=0.05,
