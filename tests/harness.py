@@ -5,7 +5,7 @@ servers through this module, so a fix to how a server starts, is waited for or i
 made once. It imports nothing from Django or from the app, and is not shipped in the wheel
 (pyproject ships only `tokens`).
 
-- `free_port()`: a loopback port nobody listens on.
+- `free_port()`: a loopback port nobody listens on, never the same one twice in a process.
 - `wait_until(check, what)`: retry a check until it stops raising (a port, a ping, an HTTP GET).
 - `wait_for_port(port)`: wait until something accepts TCP connections on a loopback port.
 - `RedisServer`: one redis-server of the caller's own on a free loopback port, in a directory
@@ -13,14 +13,9 @@ made once. It imports nothing from Django or from the app, and is not shipped in
   port. Usable as a context manager.
 - `Gunicorn`: the site (or any WSGI app) served by gunicorn on a free loopback port, in a
   process group of its own; waited for until a path answers over HTTP. A context manager too.
-
-Room for more Redis topologies: a Redis Sentinel starter and a Redis Cluster starter belong
-beside `RedisServer`, as classes of their own (say `RedisSentinel` and `RedisCluster`) built from
-`RedisServer`s started with the options they need (`options=("--replicaof", ...)` for the
-replicas, `("--cluster-enabled", "yes", ...)` for cluster nodes; a sentinel is `redis-server
-sentinel.conf --sentinel`). They should offer what `RedisServer` offers to callers: `start()`,
-`stop()`, a `url` (or the URLs and service name a client needs) and `client()`, so a fixture or
-the benchmark can take any of the three.
+- `RedisSentinel` and `RedisCluster`: the two Redis topologies, built from `RedisServer`s (a
+  primary, replicas and sentinels; primaries with a replica each), each in a directory of its
+  own; a start that fails is tried once more on new ports (`_Topology`). Context managers too.
 """
 
 from __future__ import annotations
@@ -40,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol, Self, TypeVar
+from typing import IO, Any, Self
 
 import redis
 from redis.backoff import NoBackoff
@@ -342,47 +337,70 @@ class Gunicorn:
         self.stop()
 
 
-class _Topology(Protocol):
-    directory: Path
-    attempts: int
-
-    def stop(self) -> None: ...
-
-
-_T = TypeVar("_T", bound=_Topology)
-
-
-def start_twice(topology: _T, start: Callable[[], _T], new_ports: Callable[[], None]) -> _T:
-    """Run a Sentinel's or a Cluster's `start`; if it fails, stop it and start afresh once.
+class _Topology:
+    """What a Sentinel and a Cluster share: a start tried twice, a directory per try, `with`.
 
     A topology is a dozen processes that must find each other within a deadline; on a loaded
-    CI machine (a stalled virtual machine, a port the kernel handed out again) one start in
-    many misses it, which says nothing about the code under test. The second try runs on new
-    ports in new directories; why the first failed goes to stderr, with the servers' logs.
+    CI machine (a stalled virtual machine, a port taken after all) one start in many misses
+    it, which says nothing about the code under test. So a start that fails is stopped and
+    tried once more from scratch, on new ports in a new directory; why the first failed goes
+    to stderr, with the tails of its servers' logs. A subclass chooses its servers and ports in
+    `_choose_ports()`, starts them in `_start()` and stops them in `stop()`.
     """
-    try:
-        return start()
-    except Exception as error:
-        topology.stop()
-        logs = "".join(
-            f"\n--- {log}:\n" + "".join(log.read_text(errors="replace").splitlines(True)[-8:])
-            for log in sorted(topology.directory.glob(f"try-{topology.attempts}/*/*.log"))
-        )
-        print(
-            f"{type(topology).__name__} did not start ({error}); once more{logs}", file=sys.stderr
-        )
-    except BaseException:
-        topology.stop()
-        raise
-    new_ports()
-    try:
-        return start()
-    except BaseException:
-        topology.stop()
-        raise
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self.attempts = 0
+
+    def _try_directory(self, name: str) -> Path:
+        """Return (and make) the directory `name` of this try's servers."""
+        path = self.directory / f"try-{self.attempts}" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _choose_ports(self) -> None:
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every process of it."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start it; if that fails, stop it and start it afresh once (see the class)."""
+        try:
+            self._start()
+            return self
+        except Exception as error:
+            self.stop()
+            logs = "".join(
+                f"\n--- {log}:\n" + "".join(log.read_text(errors="replace").splitlines(True)[-8:])
+                for log in sorted(self._try_directory("").glob("*/*.log"))
+            )
+            print(
+                f"{type(self).__name__} did not start ({error}); once more{logs}", file=sys.stderr
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self._choose_ports()
+        try:
+            self._start()
+            return self
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
-class RedisSentinel:
+class RedisSentinel(_Topology):
     """Redis Sentinel on loopback ports: a primary, `replicas` replicas and `sentinels` sentinels.
 
     Each server is a `RedisServer` in a directory of its own under `directory`. The sentinels
@@ -400,44 +418,28 @@ class RedisSentinel:
         master_name: str = "tokens",
         down_after_ms: int = 1000,
     ) -> None:
-        self.directory = Path(directory)
+        super().__init__(directory)
         self.master_name = master_name
         self.down_after_ms = down_after_ms
         self.replicas = replicas
         self.sentinel_count = sentinels
-        self.servers: list[RedisServer] = []
-        self.sentinel_ports: list[int] = []
-        self.sentinel_processes: list[subprocess.Popen[bytes]] = []
-        self.attempts = 0
         self._choose_ports()
 
     def _choose_ports(self) -> None:
         self.attempts += 1
         self.servers = [
-            RedisServer(self._subdirectory(f"try-{self.attempts}/redis-{i}"))
-            for i in range(1 + self.replicas)
+            RedisServer(self._try_directory(f"redis-{i}")) for i in range(1 + self.replicas)
         ]
         self.sentinel_ports = [free_port() for _ in range(self.sentinel_count)]
-        self.sentinel_processes = []
-
-    def _subdirectory(self, name: str) -> Path:
-        path = self.directory / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        self.sentinel_processes: list[subprocess.Popen[bytes]] = []
 
     @property
     def sentinels(self) -> list[tuple[str, int]]:
         """Return the sentinels' (host, port) pairs."""
         return [("127.0.0.1", port) for port in self.sentinel_ports]
 
-    def start(self) -> Self:
-        """Start the primary, its replicas (in sync) and the sentinels (watching all of them).
-
-        A start that fails is tried once more from scratch on new ports (see `start_twice`).
-        """
-        return start_twice(self, self._start, self._choose_ports)
-
-    def _start(self) -> Self:
+    def _start(self) -> None:
+        """Start the primary, its replicas (in sync) and the sentinels (watching all of them)."""
         primary, *replicas = self.servers
         primary.start()
         for replica in replicas:
@@ -449,7 +451,7 @@ class RedisSentinel:
                 timeout=60,
             )
         for index, port in enumerate(self.sentinel_ports):
-            directory = self._subdirectory(f"try-{self.attempts}/sentinel-{index}")
+            directory = self._try_directory(f"sentinel-{index}")
             conf = directory / "sentinel.conf"
             conf.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {directory}\nlogfile {directory}/sentinel.log\n"
@@ -474,7 +476,6 @@ class RedisSentinel:
                 timeout=60,
                 process=process,
             )
-        return self
 
     @staticmethod
     def _require(info: dict[str, Any], link: str) -> None:
@@ -522,14 +523,8 @@ class RedisSentinel:
             server.thaw()
             server.stop()
 
-    def __enter__(self) -> Self:
-        return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-class RedisCluster:
+class RedisCluster(_Topology):
     """A Redis Cluster on loopback ports: `primaries` primaries with `replicas` replicas each.
 
     Each node is a `RedisServer` (cluster mode on, a node timeout of `node_timeout_ms`: how long
@@ -545,21 +540,18 @@ class RedisCluster:
         replicas: int = 1,
         node_timeout_ms: int = 1000,
     ) -> None:
-        self.directory = Path(directory)
+        super().__init__(directory)
         self.node_timeout_ms = node_timeout_ms
         self.primaries = primaries
         self.replicas = replicas
-        self.servers: list[RedisServer] = []
-        self.attempts = 0
         self._choose_ports()
 
     def _choose_ports(self) -> None:
         self.attempts += 1
-        self.servers = []
-        for index in range(self.primaries * (1 + self.replicas)):
-            path = self.directory / f"try-{self.attempts}" / f"node-{index}"
-            path.mkdir(parents=True, exist_ok=True)
-            self.servers.append(RedisServer(path))
+        self.servers = [
+            RedisServer(self._try_directory(f"node-{index}"))
+            for index in range(self.primaries * (1 + self.replicas))
+        ]
 
     @property
     def url(self) -> str:
@@ -574,14 +566,8 @@ class RedisCluster:
             *("--cluster-node-timeout", str(self.node_timeout_ms)),
         )
 
-    def start(self) -> Self:
-        """Start every node, create the cluster, and wait until every node calls it ok.
-
-        A start that fails is tried once more from scratch on new ports (see `start_twice`).
-        """
-        return start_twice(self, self._start, self._choose_ports)
-
-    def _start(self) -> Self:
+    def _start(self) -> None:
+        """Start every node, create the cluster, and wait until every node calls it ok."""
         for server in self.servers:
             # The bus port is chosen too: the default (port + 10000) may be taken or past 65535.
             server.start(options=(*self.options, "--cluster-port", str(free_port())))
@@ -601,7 +587,6 @@ class RedisCluster:
             timeout=60,
         )
         self.wait_ok(timeout=60)
-        return self
 
     def wait_ok(self, timeout: float = 30) -> None:
         """Wait until every running node reports `cluster_state:ok` and knows every node."""
@@ -662,9 +647,3 @@ class RedisCluster:
         for server in self.servers:
             server.thaw()
             server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
