@@ -21,7 +21,7 @@ if "TOKENS_TEST_RUN" not in os.environ:
     os.environ.pop("ACCESS_TOKEN_SECONDS", None)
     os.environ["TOKENS_TEST_RUN"] = str(os.getpid())
 
-# pytest-xdist (`make test-fast` runs on two workers): each worker is a run of its own, with its
+# pytest-xdist (`make test-fast` runs on four workers): each worker is a run of its own, with its
 # own Redis and database file, not the ones the controller chose (the workers inherit its
 # environment, and two runs flushing one Redis would wipe each other's sessions). A server a
 # worker starts inherits the worker's choices as usual.

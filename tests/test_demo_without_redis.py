@@ -56,7 +56,7 @@ def test_make_run_without_redis_serves_the_site_on_sqlite(tmp_path):
                 errors=(httpx.TransportError,),
             )
         except RuntimeError as exc:
-            exited = process.poll() is not None and process.stdout is not None
+            exited = process.poll() is not None
             output = process.stdout.read().decode() if exited and process.stdout else ""
             raise AssertionError(f"{exc}\n{output}") from None
         credentials = {"username": "demo", "password": "demo-password-123"}
