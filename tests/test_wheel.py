@@ -323,6 +323,32 @@ def test_logout_all_ends_every_session_at_once(site: WheelSite) -> None:
             assert again.status_code == 403
 
 
+def test_a_caller_the_sites_own_drf_defaults_let_in_has_no_session_here(site: WheelSite) -> None:
+    # The site keeps DRF's SessionAuthentication, BasicAuthentication and AllowAny: Basic
+    # credentials authenticate there, but they are no session of the app's to list or end.
+    basic = httpx.BasicAuth(EMAIL, PASSWORD)
+    with site.client() as client:
+        bearer = {"Authorization": f"Bearer {site.login(client)['access_token']}"}
+        sessions = client.get("/auth/v1/auth/sessions", headers=bearer).json()
+        [current] = [s for s in sessions if s["current"]]
+        calls = [
+            ("GET", "/auth/v1/auth/sessions", None),
+            ("DELETE", f"/auth/v1/auth/sessions/{current['id']}", None),
+            ("POST", "/auth/v1/auth/logout-all", {}),
+            ("POST", "/auth/v1/auth/password", {"old_password": PASSWORD, "new_password": "x"}),
+        ]
+        for method, path, body in calls:
+            for auth in (None, basic):
+                response = client.request(method, path, json=body, auth=auth)
+                assert response.status_code == 401, (method, path, auth, response.text)
+                assert response.json()["code"] == "not_authenticated"
+                assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+        # Nothing was ended or changed: the session is still live, the password the same.
+        listed = client.get("/auth/v1/auth/sessions", headers=bearer)
+        assert current["id"] in {s["id"] for s in listed.json() if s["current"]}
+        site.login(client)
+
+
 def test_errors_under_the_mount_are_json_and_translated_by_the_shipped_catalogs(
     site: WheelSite,
 ) -> None:

@@ -6,7 +6,7 @@ import functools
 import logging
 import posixpath
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import FormParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,6 +54,11 @@ from .serializers import (
     TokenPairSerializer,
 )
 from .throttling import LOGIN_THROTTLES, check_password_budget
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from .jwt import SessionToken
 
 logger = logging.getLogger("tokens.store")
 
@@ -163,7 +168,7 @@ def refresh_token_from_cookie(request: Request) -> str | None:
     return raw
 
 
-def check_credentials(request: Request, username: str, password: str) -> Any:
+def check_credentials(request: Request, username: str, password: str) -> AbstractBaseUser:
     """Return the user these credentials belong to, or raise `InvalidCredentials`.
 
     Django's `authenticate` runs the hasher for unknown usernames too and sends
@@ -403,7 +408,26 @@ class LogoutView(APIView):
         return response
 
 
-class SessionListView(APIView):
+class BearerView(APIView):
+    """An endpoint for the holder of a live session's access token (`Authorization: Bearer`).
+
+    Its authentication and permission are its own, not the site's DRF defaults: a caller that
+    a site's `SessionAuthentication` or `BasicAuthentication` lets in has no session of this
+    app to list, end or keep, so it answers 401 `not_authenticated` like a missing token.
+    """
+
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @staticmethod
+    def caller(request: Request) -> tuple[AbstractBaseUser, SessionToken]:
+        """Return the caller and its access token (`IsAuthenticated` has let it in)."""
+        # DRF types request.user as a user or AnonymousUser; here it is the token's user, a
+        # `LazyUser` that an isinstance() check would load from the database.
+        return cast("AbstractBaseUser", request.user), cast("SessionToken", request.auth)
+
+
+class SessionListView(BearerView):
     """The caller's live sessions, newest first; `current` marks the one asking."""
 
     @extend_schema(
@@ -414,12 +438,13 @@ class SessionListView(APIView):
         tags=["sessions"],
     )
     def get(self, request: Request) -> Response:
-        sessions = services.list_sessions(request.user)
-        context = {"current_session_id": request.auth.session_id}  # type: ignore[union-attr]
+        user, token = self.caller(request)
+        sessions = services.list_sessions(user)
+        context = {"current_session_id": token.session_id}
         return Response(SessionSerializer(sessions, many=True, context=context).data)
 
 
-class SessionDetailView(APIView):
+class SessionDetailView(BearerView):
     """End one of the caller's sessions (another user's session id answers 404)."""
 
     @extend_schema(
@@ -431,16 +456,15 @@ class SessionDetailView(APIView):
         tags=["sessions"],
     )
     def delete(self, request: Request, session_id: str) -> Response:
+        user, _ = self.caller(request)
         try:
-            services.end_user_session(
-                request.user, session_id, reason="logout", request=request._request
-            )
+            services.end_user_session(user, session_id, reason="logout", request=request._request)
         except SessionNotFound as exc:
             raise NoSuchSessionError() from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class LogoutAllView(APIView):
+class LogoutAllView(BearerView):
     """End every session of the caller, each one's access tokens included."""
 
     @extend_schema(
@@ -452,7 +476,8 @@ class LogoutAllView(APIView):
         tags=["sessions"],
     )
     def post(self, request: Request) -> Response:
-        ended = services.logout_everywhere(request.user, request=request._request)
+        user, _ = self.caller(request)
+        ended = services.logout_everywhere(user, request=request._request)
         response = Response(
             {
                 "detail": ngettext(
@@ -467,7 +492,7 @@ class LogoutAllView(APIView):
         return response
 
 
-class PasswordChangeView(APIView):
+class PasswordChangeView(BearerView):
     """Change the caller's password; every other session ends, this one stays signed in.
 
     Throttled like a login: each attempt draws on the user's per-username budget of password
@@ -495,14 +520,13 @@ class PasswordChangeView(APIView):
     def post(self, request: Request) -> Response:
         # Past the user's budget nothing is checked, so nothing is told. A body without an old
         # password checks none and costs nothing.
+        user, token = self.caller(request)
         if hasattr(request.data, "get") and "old_password" in request.data:
-            check_password_budget(request.user)
-        data = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+            check_password_budget(user)
+        data = PasswordChangeSerializer(data=request.data, context={"user": user})
         data.is_valid(raise_exception=True)
         services.change_password(
-            request.user,
-            data.validated_data["new_password"],
-            keep_session=request.auth.session_id,  # type: ignore[union-attr]
+            user, data.validated_data["new_password"], keep_session=token.session_id
         )
         return Response(
             {"detail": _("Password changed. Other sessions have been ended.")}, headers=NO_STORE

@@ -1,13 +1,20 @@
 """The app at `auth/v1/`, and one view of the site's own that needs the logged-in user."""
 
 from django.urls import include, path
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tokens.authentication import SessionJWTAuthentication
+
 
 class MeView(APIView):
     """Return the caller's primary key and email (a UUID user, loaded by the app)."""
+
+    # The site keeps DRF's default authentication; this view takes the app's bearer tokens.
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
 
     def get(self, request: Request) -> Response:
         return Response({"id": str(request.user.pk), "email": getattr(request.user, "email", "")})
