@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from accounts.models import User
+
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "email_login" / "cases.py"
 # The cases' Redis database: their own, on the test run's Redis.
@@ -76,7 +78,7 @@ def test_with_email_as_username_field(outcomes: dict[str, str | None], case: str
 
 
 @pytest.mark.django_db
-def test_on_a_username_site_the_login_still_asks_for_the_username(api: Any, user: Any) -> None:
+def test_on_a_username_site_the_login_still_asks_for_the_username(api: Any, user: User) -> None:
     response = api.post(
         "/api/auth/login", {"email": user.email, "password": "whatever"}, format="json"
     )

@@ -20,6 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from django.contrib.auth.base_user import AbstractBaseUser
 from joserfc import jwt as jose_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
@@ -293,7 +294,7 @@ def test_introspection_mode_refuses_an_ended_session_within_the_cache_time(
         assert refused(answer, "session_revoked")
 
 
-def test_the_listen_command_hears_an_ended_session(user: Any, api: APIClient) -> None:
+def test_the_listen_command_hears_an_ended_session(user: AbstractBaseUser, api: APIClient) -> None:
     listener = subprocess.Popen(
         [sys.executable, "-m", "django", "tokens_listen", "--count", "1"],
         cwd=ROOT / "examples",

@@ -18,7 +18,7 @@ def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model):
     orm = django_user_model.objects.get(pk=user.pk)
     fast = token_user(user.pk)
 
-    assert fast is not None
+    assert isinstance(fast, django_user_model)
     assert type(fast) is type(orm)
     for field in django_user_model._meta.concrete_fields:
         assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name

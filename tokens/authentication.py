@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -29,7 +29,11 @@ class SessionJWTAuthentication(JWTAuthentication):
     `access_token_expired` or `session_revoked`; Redis being down answers 503.
     """
 
-    def authenticate(self, request: Request) -> tuple[Any, SessionToken] | None:
+    # simplejwt annotates the user with a type variable that none of the arguments binds, which
+    # no concrete return type can match; the user returned is the model's.
+    def authenticate(  # type: ignore[override]
+        self, request: Request
+    ) -> tuple[AbstractBaseUser, SessionToken] | None:
         header = self.get_header(request)
         if header is None:
             return None
@@ -45,7 +49,7 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise access_error(exc) from exc
         return self.get_user(token), token
 
-    def get_user(self, validated_token: Any) -> Any:
+    def get_user(self, validated_token: Any) -> AbstractBaseUser:  # type: ignore[override]
         """Return the token's user, read from the database only when the view needs the row.
 
         The session was just found live, and a live session implies an existing, active user:
@@ -61,7 +65,10 @@ class SessionJWTAuthentication(JWTAuthentication):
         model = get_user_model()
         claim = validated_token[api.USER_ID_CLAIM]
         load = partial(_load_user, claim)
-        return LazyUser(load, _known_attributes(model, api.USER_ID_FIELD, claim))
+        # A proxy that stands in for the model's user (Django's request.user is one too).
+        return cast(
+            "AbstractBaseUser", LazyUser(load, _known_attributes(model, api.USER_ID_FIELD, claim))
+        )
 
     def get_header(self, request: Request) -> bytes | None:  # type: ignore[override]
         """Return the header `SIMPLE_JWT["AUTH_HEADER_NAME"]` names, read live, as bytes."""
@@ -122,7 +129,7 @@ class LazyUser(SimpleLazyObject):
         return super().__bool__()
 
 
-def _load_user(claim: Any) -> Any:
+def _load_user(claim: Any) -> AbstractBaseUser:
     """Return the token's user; a missing or inactive user means the session is over."""
     user = services.token_user(claim)
     if user is None or not user.is_active:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
 from django.core.exceptions import ValidationError
@@ -45,6 +45,9 @@ from .jwt import (
     new_jti,
 )
 from .stores import SessionRecord, get_store
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 security_logger = logging.getLogger("django.security.tokens")
 logger = logging.getLogger("tokens")
@@ -79,12 +82,12 @@ class TokenPair:
         return body
 
 
-def user_id_of(user: Any) -> str:
+def user_id_of(user: AbstractBaseUser) -> str:
     """Return the store's id for a user (its simplejwt USER_ID_FIELD, as a string)."""
     return str(_user_claim(user))
 
 
-def _user_claim(user: Any) -> Any:
+def _user_claim(user: AbstractBaseUser) -> Any:
     value = getattr(user, jwt_api_settings().USER_ID_FIELD)
     return value if isinstance(value, int) else str(value)
 
@@ -113,7 +116,10 @@ def new_session_id() -> str:
 
 
 def login(
-    user: Any, *, request: HttpRequest | None = None, started_at: float | None = None
+    user: AbstractBaseUser,
+    *,
+    request: HttpRequest | None = None,
+    started_at: float | None = None,
 ) -> TokenPair:
     """Start a session for an authenticated user and return its first token pair.
 
@@ -321,7 +327,7 @@ def user_is_active(claim: Any) -> bool | None:
         return None
 
 
-def token_user(claim: Any) -> Any | None:
+def token_user(claim: Any) -> AbstractBaseUser | None:
     """Return the user a token's user-id claim names, or None if there is none.
 
     It is the default manager's `get()` for `USER_ID_FIELD = claim`: a field that is not
@@ -414,7 +420,12 @@ def _announce(
     events.publish_sessions_ended(user_id, session_ids, reason)
 
 
-def logout(token: SessionToken, *, request: HttpRequest | None = None, user: Any = None) -> bool:
+def logout(
+    token: SessionToken,
+    *,
+    request: HttpRequest | None = None,
+    user: AbstractBaseUser | None = None,
+) -> bool:
     """End the session a (validated) access or refresh token belongs to.
 
     A refresh token the session has rotated away still ends it, as reuse (see `revoke_token`).
@@ -443,20 +454,20 @@ def revoke_token(raw: str, *, hint: str | None = None, request: HttpRequest | No
     return ended
 
 
-def list_sessions(user: Any) -> list[SessionRecord]:
+def list_sessions(user: AbstractBaseUser) -> list[SessionRecord]:
     """Return the user's live sessions, newest first."""
     return get_store().sessions(user_id_of(user), time.time())
 
 
 def end_user_session(
-    user: Any, session_id: str, *, reason: str, request: HttpRequest | None = None
+    user: AbstractBaseUser, session_id: str, *, reason: str, request: HttpRequest | None = None
 ) -> None:
     """End one of this user's sessions; raise `SessionNotFound` if it is not theirs or not live."""
     if not end_session(user_id_of(user), session_id, reason=reason, request=request):
         raise SessionNotFound()
 
 
-def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[str]:
+def logout_everywhere(user: AbstractBaseUser, *, request: HttpRequest | None = None) -> list[str]:
     """End every session of the user, each one's access tokens included, in one step."""
     ended = end_all_sessions(user_id_of(user), reason="logout_all", request=request)
     # `__class__`, not type(): request.user may be a lazy user (tokens.authentication.LazyUser).
@@ -464,7 +475,7 @@ def logout_everywhere(user: Any, *, request: HttpRequest | None = None) -> list[
     return ended
 
 
-def change_password(user: Any, new_password: str, *, keep_session: str | None) -> None:
+def change_password(user: AbstractBaseUser, new_password: str, *, keep_session: str | None) -> None:
     """Set a new password and end every session of the user but `keep_session`.
 
     This is the public helper for a site's own password views. The sessions end in the
@@ -483,7 +494,7 @@ def change_password(user: Any, new_password: str, *, keep_session: str | None) -
 
 
 @contextmanager
-def _keeping(user: Any, session_id: str) -> Iterator[None]:
+def _keeping(user: AbstractBaseUser, session_id: str) -> Iterator[None]:
     handoff = _keep_session.set((_model_label(user), user_id_of(user), session_id))
     try:
         yield
@@ -491,7 +502,7 @@ def _keeping(user: Any, session_id: str) -> Iterator[None]:
         _keep_session.reset(handoff)
 
 
-def kept_session(user: Any) -> str | None:
+def kept_session(user: AbstractBaseUser) -> str | None:
     """Return the session `change_password()` keeps while it saves this user, else None.
 
     For the receiver that ends the user's sessions before a password change is saved.
@@ -505,9 +516,10 @@ def kept_session(user: Any) -> str | None:
     return session_id
 
 
-def _model_label(user: Any) -> str:
+def _model_label(user: AbstractBaseUser) -> str:
     # `__class__`, not type(): request.user may be a lazy user (tokens.authentication.LazyUser).
-    return str(user.__class__._meta.concrete_model._meta.label_lower)
+    model = user.__class__
+    return str((model._meta.concrete_model or model)._meta.label_lower)
 
 
 def end_all_sessions_again(user_id: str, *, reason: str, keep: str | None = None) -> None:

@@ -29,7 +29,7 @@ import hashlib
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import BaseCache, caches
@@ -42,6 +42,9 @@ from rest_framework.views import APIView
 from .conf import tokens_settings
 from .errors import StoreUnavailable
 from .serializers import UsernameField, login_name
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +164,12 @@ def username_value(raw: Any) -> str | None:
     return username.casefold() if username else None
 
 
-def username_of_user(user: Any) -> str:
+def username_of_user(user: AbstractBaseUser) -> str:
     """Return the budget value of a known user (its stored, already normalised username)."""
     return str(get_user_model().normalize_username(user.get_username())).casefold()
 
 
-def check_password_budget(user: Any) -> None:
+def check_password_budget(user: AbstractBaseUser) -> None:
     """Count an attempt at this user's password; raise DRF's `Throttled` past the budget.
 
     For a view that checks a password of a user it already knows (the password change).

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django_redis import get_redis_connection
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -37,7 +38,7 @@ def api() -> APIClient:
 
 
 @pytest.fixture
-def ada(db: None) -> Any:
+def ada(db: None) -> AbstractBaseUser:
     return get_user_model().objects.create_user(EMAIL, PASSWORD)
 
 
@@ -69,24 +70,24 @@ def password_grant(api: APIClient, username: str, password: str = PASSWORD) -> A
     return api.post(f"{V1}/token", form, content_type="application/x-www-form-urlencoded")
 
 
-def test_login_takes_the_email_under_its_own_name(api: APIClient, ada: Any) -> None:
+def test_login_takes_the_email_under_its_own_name(api: APIClient, ada: AbstractBaseUser) -> None:
     response = login(api, email=EMAIL, password=PASSWORD)
     assert response.status_code == 200, response.content
     assert me(api, response).json() == {"id": str(ada.pk), "email": EMAIL}
 
 
-def test_login_still_takes_it_as_username(api: APIClient, ada: Any) -> None:
+def test_login_still_takes_it_as_username(api: APIClient, ada: AbstractBaseUser) -> None:
     response = login(api, username=EMAIL, password=PASSWORD)
     assert response.status_code == 200, response.content
     assert me(api, response).json()["email"] == EMAIL
 
 
-def test_both_names_may_be_sent_when_they_agree(api: APIClient, ada: Any) -> None:
+def test_both_names_may_be_sent_when_they_agree(api: APIClient, ada: AbstractBaseUser) -> None:
     assert login(api, email=EMAIL, username=EMAIL, password=PASSWORD).status_code == 200
 
 
 def test_two_different_names_are_refused_without_checking_the_password(
-    api: APIClient, ada: Any
+    api: APIClient, ada: AbstractBaseUser
 ) -> None:
     response = login(api, email=EMAIL, username="bob@example.com", password=PASSWORD)
     assert response.status_code == 400
@@ -95,14 +96,14 @@ def test_two_different_names_are_refused_without_checking_the_password(
     assert body["errors"] == {"email": ["Give email or username, not two different names."]}
 
 
-def test_a_login_without_a_name_asks_for_the_email(api: APIClient, ada: Any) -> None:
+def test_a_login_without_a_name_asks_for_the_email(api: APIClient, ada: AbstractBaseUser) -> None:
     response = login(api, password=PASSWORD)
     assert response.status_code == 400
     assert response.json()["errors"] == {"email": ["This field is required."]}
 
 
 def test_the_email_is_trimmed_like_a_username_and_a_wrong_password_refused(
-    api: APIClient, ada: Any
+    api: APIClient, ada: AbstractBaseUser
 ) -> None:
     assert login(api, email=f"  {EMAIL} ", password=PASSWORD).status_code == 200
     wrong = login(api, email=EMAIL, password="wrong")
@@ -118,7 +119,9 @@ def test_an_email_as_long_as_the_field_allows_logs_in(api: APIClient, db: None) 
     assert too_long.status_code == 400
 
 
-def test_the_password_grant_maps_its_username_to_the_email(api: APIClient, ada: Any) -> None:
+def test_the_password_grant_maps_its_username_to_the_email(
+    api: APIClient, ada: AbstractBaseUser
+) -> None:
     response = password_grant(api, EMAIL)
     assert response.status_code == 200, response.content
     assert me(api, response).json()["email"] == EMAIL
@@ -127,7 +130,7 @@ def test_the_password_grant_maps_its_username_to_the_email(api: APIClient, ada: 
 
 
 def test_every_name_and_endpoint_draws_on_one_budget_per_user(
-    api: APIClient, ada: Any, rates: Any
+    api: APIClient, ada: AbstractBaseUser, rates: Any
 ) -> None:
     rates("3/day")
     assert login(api, email=EMAIL, password="wrong").status_code == 400
@@ -143,7 +146,7 @@ def test_every_name_and_endpoint_draws_on_one_budget_per_user(
 
 
 def test_another_name_beside_the_email_buys_no_uncounted_attempt(
-    api: APIClient, ada: Any, rates: Any
+    api: APIClient, ada: AbstractBaseUser, rates: Any
 ) -> None:
     rates("1/day")
     assert login(api, email=EMAIL, password="wrong").status_code == 400
@@ -173,7 +176,9 @@ def test_the_schema_says_the_email_may_be_sent_under_its_own_name() -> None:
     )
 
 
-def test_the_password_change_at_auth_v1_keeps_this_session_only(api: APIClient, ada: Any) -> None:
+def test_the_password_change_at_auth_v1_keeps_this_session_only(
+    api: APIClient, ada: AbstractBaseUser
+) -> None:
     other, current = (
         login(api, email=EMAIL, password=PASSWORD),
         login(api, username=EMAIL, password=PASSWORD),
@@ -191,7 +196,7 @@ def test_the_password_change_at_auth_v1_keeps_this_session_only(api: APIClient, 
 
 
 def test_the_cookie_path_is_the_mount_point_and_a_stale_setting_is_warned_about(
-    api: APIClient, ada: Any, settings: Any
+    api: APIClient, ada: AbstractBaseUser, settings: Any
 ) -> None:
     response = login(api, email=EMAIL, password=PASSWORD, use_cookie=True)
     assert response.cookies["refresh_token"]["path"] == "/auth/v1/auth/"

@@ -38,7 +38,9 @@ from ..errors import SessionNotFound, StoreUnavailable
 from .texts import STORE_DOWN
 
 if TYPE_CHECKING:
-    _ModelAdmin = admin.ModelAdmin[Any]
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    _ModelAdmin = admin.ModelAdmin[AbstractBaseUser]
 else:
     _ModelAdmin = admin.ModelAdmin
 
@@ -140,14 +142,16 @@ class UserSessionsAdminMixin(_ModelAdmin):
                 actions.setdefault(ACTION_NAME, _renamed(action, ACTION_NAME))
         return actions
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_fieldsets(self, request: HttpRequest, obj: AbstractBaseUser | None = None) -> Any:
         """Append the "Live sessions" section to the change page (not the add page)."""
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is None:
             return fieldsets
         return [*fieldsets, (self.sessions_fieldset_name, {"fields": ["live_sessions"]})]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: AbstractBaseUser | None = None
+    ) -> list[str]:
         """Make the session list read-only (it is not a model field)."""
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and "live_sessions" not in fields:
@@ -204,7 +208,7 @@ class UserSessionsAdminMixin(_ModelAdmin):
 
     def get_object(
         self, request: HttpRequest, object_id: str, from_field: str | None = None
-    ) -> Any:
+    ) -> AbstractBaseUser | None:
         """Return the user, noting on it whether this request may end its sessions."""
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
@@ -212,7 +216,7 @@ class UserSessionsAdminMixin(_ModelAdmin):
         return obj
 
     @admin.display(description=gettext_lazy("Sessions"))
-    def live_sessions(self, obj: Any) -> str:
+    def live_sessions(self, obj: AbstractBaseUser) -> str:
         """Render the user's live sessions, newest first, each with an "End session" button."""
         try:
             sessions = services.list_sessions(obj)
@@ -232,7 +236,7 @@ class UserSessionsAdminMixin(_ModelAdmin):
         ]
         return render_to_string("admin/tokens/user_sessions.html", {"rows": rows})
 
-    def _end_session_url(self, obj: Any, session_id: str) -> str:
+    def _end_session_url(self, obj: AbstractBaseUser, session_id: str) -> str:
         opts = self.opts
         return reverse(
             f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_end_session",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError
 
 
-def find_user(username: str) -> Any:
+def find_user(username: str) -> AbstractBaseUser:
     """Return the user with this username, or raise a `CommandError` that says so."""
     user_model = get_user_model()
     try:
