@@ -31,6 +31,8 @@ from tokens.jwt import token_backend
 from tokens.keys import hmac_kid, public_jwk, signing_settings, thumbprint
 from tokens.models import ServiceClient
 from tokens.resource import events as resource_events
+from tokens.stores import get_store
+from tokens.stores.redis import RedisStore
 
 
 def private_pem(key: Any) -> str:
@@ -427,6 +429,28 @@ def test_a_rotated_away_refresh_token_past_the_grace_window_is_inactive(
     api.post("/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json")
     answer = introspect(api, {"token": body["refresh_token"]}, **basic(*service))
     assert answer.json() == {"active": False}
+
+
+def test_a_successor_whose_rotation_a_failover_lost_is_active_as_its_refresh_succeeds(
+    api, user, service
+):
+    body = login(api)
+    store = get_store()
+    assert isinstance(store, RedisStore)  # the Redis record is what a failover rolls back
+    key = store.user_key(str(user.pk))
+    session_id = jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
+    before = store.redis.hget(key, session_id)
+    successor = api.post(
+        "/api/auth/refresh", {"refresh_token": body["refresh_token"]}, format="json"
+    ).json()
+    # The replica that took over never saw the rotation: the record is back at the parent.
+    store.redis.hset(key, session_id, before)
+    answer = introspect(api, {"token": successor["refresh_token"]}, **basic(*service))
+    assert answer.json()["active"] is True
+    refreshed = api.post(
+        "/api/auth/refresh", {"refresh_token": successor["refresh_token"]}, format="json"
+    )
+    assert refreshed.status_code == 200
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import rules, services
-from .conf import tokens_settings
+from . import services
 from .jwt import (
     SessionAccessToken,
     SessionRefreshToken,
@@ -32,18 +31,12 @@ def introspect(raw: str, hint: str | None = None) -> dict[str, Any]:
 
 
 def _describe(token: SessionToken) -> dict[str, Any]:
-    now = time.time()
-    store = get_store()
     if isinstance(token, SessionRefreshToken):
-        # Only the session's own refresh token (or its predecessor inside the grace window) is
-        # usable; a rotated-away one is a replay.
-        record = store.get(token.user_id, token.session_id)
-        outcome = rules.classify_presented(
-            record, token.jti, now=now, max_replays=tokens_settings.ROTATION_MAX_REPLAYS
-        )
-        live = outcome in ("rotated", "grace")
+        # Active exactly when a refresh with it would succeed: the session's own refresh token
+        # (or its predecessor inside the grace window); a rotated-away one is a replay.
+        live = services.refresh_outcome(token) in ("rotated", "grace")
     else:
-        live = store.is_live(token.user_id, token.session_id, now)
+        live = get_store().is_live(token.user_id, token.session_id, time.time())
     if not live:
         return dict(INACTIVE)
     user = services.token_user(token[jwt_api_settings().USER_ID_CLAIM])

@@ -268,20 +268,26 @@ def _announce_reuse(token: SessionToken, presented_to: str, request: HttpRequest
     events.publish_sessions_ended(token.user_id, [token.session_id], "reuse")
 
 
-def _is_replay(token: SessionToken) -> bool:
-    """Return whether `token` is a refresh token its session has rotated away (reuse)."""
-    if not isinstance(token, SessionRefreshToken):
-        return False
+def refresh_outcome(token: SessionRefreshToken) -> rules.Outcome:
+    """Return what a refresh with this (validated) token would be told now, changing nothing.
+
+    "rotated" or "grace" when it is usable, as `rotate()` would decide: its parent claim
+    counts, so a successor whose rotation a failover lost is still the session's own token.
+    """
     record = get_store().get(token.user_id, token.session_id)
     parent = token.payload.get(PARENT_JTI_CLAIM, "")
-    outcome = rules.classify_presented(
+    return rules.classify_presented(
         record,
         token.jti,
         now=time.time(),
         max_replays=tokens_settings.ROTATION_MAX_REPLAYS,
         presented_parent=parent if isinstance(parent, str) else "",
     )
-    return outcome == "reused"
+
+
+def _is_replay(token: SessionToken) -> bool:
+    """Return whether `token` is a refresh token its session has rotated away (reuse)."""
+    return isinstance(token, SessionRefreshToken) and refresh_outcome(token) == "reused"
 
 
 def _end_presented(
