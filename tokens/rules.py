@@ -58,7 +58,7 @@ def same_previous(presented_jti: str, previous_jti: str) -> bool:
 
 def successor_issued_at(record: SessionRecord) -> int:
     """Return the `iat` of the session's current refresh token (the second of its last use)."""
-    return math.floor(_ms(record.last_used_at) / 1000)
+    return math.floor(milliseconds(record.last_used_at) / 1000)
 
 
 def decide_refresh(
@@ -96,9 +96,11 @@ def decide_refresh(
     if record.expires_at <= now:
         return Decision("expired", None)
     if is_current(record, presented_jti, presented_parent):
-        now_ms = _ms(now)
+        now_ms = milliseconds(now)
         issued = math.floor(now_ms / 1000)
-        expires = math.floor(min(issued + lifetime, _ms(record.created_at) / 1000 + max_age))
+        expires = math.floor(
+            min(issued + lifetime, milliseconds(record.created_at) / 1000 + max_age)
+        )
         return Decision(
             "rotated",
             dataclasses.replace(
@@ -106,14 +108,14 @@ def decide_refresh(
                 current_jti=new_jti,
                 previous_jti=presented_jti[:PREVIOUS_JTI_LENGTH],
                 replays=0,
-                grace_until=(now_ms + _ms(grace)) / 1000,
+                grace_until=(now_ms + milliseconds(grace)) / 1000,
                 last_used_at=now_ms / 1000,
                 expires_at=expires,
             ),
         )
     if (
         same_previous(presented_jti, record.previous_jti)
-        and _ms(now) < _ms(record.grace_until)
+        and milliseconds(now) < milliseconds(record.grace_until)
         and record.replays < max_replays
     ):
         return Decision("grace", dataclasses.replace(record, replays=record.replays + 1))
@@ -155,7 +157,7 @@ def classify_presented(
         return "rotated"
     if (
         same_previous(presented_jti, record.previous_jti)
-        and _ms(now) < _ms(record.grace_until)
+        and milliseconds(now) < milliseconds(record.grace_until)
         and record.replays < max_replays
     ):
         return "grace"
@@ -169,7 +171,7 @@ def admits_login(ended_before: float | None, started_at: float) -> bool:
     deactivation, deletion, logout everywhere); a login that started at or before it checked
     credentials that may no longer hold, so it must not create a live session.
     """
-    return ended_before is None or _ms(started_at) > _ms(ended_before)
+    return ended_before is None or milliseconds(started_at) > milliseconds(ended_before)
 
 
 def sessions_to_evict(
@@ -185,10 +187,14 @@ def sessions_to_evict(
     live = [r for r in records if r.expires_at > now]
     if not max_sessions or len(live) < max_sessions:
         return expired, []
-    live.sort(key=lambda r: (_ms(r.last_used_at), _ms(r.created_at)))
+    live.sort(key=lambda r: (milliseconds(r.last_used_at), milliseconds(r.created_at)))
     return expired, [r.session_id for r in live[: len(live) - max_sessions + 1]]
 
 
-def _ms(seconds: float) -> int:
-    # Stores keep times to the millisecond: every comparison is made on what they keep.
+def milliseconds(seconds: float) -> int:
+    """Return a time in whole milliseconds, as the stores keep it.
+
+    Every comparison of the rules is made on what the stores keep, so that a store and the
+    rules never disagree about a time that falls between two milliseconds.
+    """
     return int(seconds * 1000)

@@ -98,10 +98,6 @@ class BaseStore:
         """Return whether the session exists and has not expired (the per-request check)."""
         raise NotImplementedError("subclasses of BaseStore must provide an is_live() method")
 
-    def ended_before(self, user_id: str) -> float | None:
-        """Return the user's "ended before" time (see `delete_all()`), or None."""
-        raise NotImplementedError("subclasses of BaseStore must provide an ended_before() method")
-
     def get(self, user_id: str, session_id: str) -> SessionRecord | None:
         """Return the live session, or None."""
         raise NotImplementedError("subclasses of BaseStore must provide a get() method")

@@ -213,16 +213,6 @@ class DatabaseStore(BaseStore):
                 self._sessions().filter(pk=session_id, user_id=user_id, expires_at__gt=now).exists()
             )
 
-    def ended_before(self, user_id: str) -> float | None:
-        with _available():
-            ended = (
-                self._owners()
-                .filter(user_id=user_id)
-                .values_list("ended_before", flat=True)
-                .first()
-            )
-        return ended or None
-
     def get(self, user_id: str, session_id: str) -> SessionRecord | None:
         with _available():
             row = next(

@@ -43,7 +43,7 @@ from redis.sentinel import SentinelConnectionPool
 from ..conf import tokens_settings
 from ..display import shorten_user_agent
 from ..errors import LoginInterrupted, StoreUnavailable
-from ..rules import PREVIOUS_JTI_LENGTH
+from ..rules import PREVIOUS_JTI_LENGTH, milliseconds
 from .base import BaseStore, Outcome, Rotation, SessionRecord
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -352,20 +352,16 @@ def _b36(number: int) -> str:
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
 def _encode(record: SessionRecord) -> bytes:
     """Return the stored form of a record (the layout is in lua/record.lua)."""
     return "|".join(
         [
             record.current_jti,
             record.previous_jti[:PREVIOUS_JTI_LENGTH],
-            _b36(_ms(record.grace_until)),
-            _b36(_ms(record.last_used_at)),
+            _b36(milliseconds(record.grace_until)),
+            _b36(milliseconds(record.last_used_at)),
             _b36(record.expires_at),
-            _b36(_ms(record.created_at)),
+            _b36(milliseconds(record.created_at)),
             _TEXT_AGENT.decode() + _b36(record.replays),
             record.ip.replace("|", ""),
             shorten_user_agent(record.user_agent, AGENT_MAX_BYTES),
@@ -497,7 +493,7 @@ class RedisStore(BaseStore):
                     created,
                     max_sessions or 0,
                     record.expires_at,
-                    0 if started_at is None else _ms(started_at),
+                    0 if started_at is None else milliseconds(started_at),
                 ],
             )
             if _decode(result[0]) == "refused":
@@ -624,11 +620,6 @@ class RedisStore(BaseStore):
             )
         return acknowledged
 
-    def ended_before(self, user_id: str) -> float | None:
-        with _available():
-            raw = self.redis.get(self.ended_key(user_id))
-        return None if raw is None else int(raw) / 1000
-
     def delete_all(
         self, user_id: str, *, keep: str | None = None, ended_at: float | None = None
     ) -> list[str]:
@@ -642,7 +633,7 @@ class RedisStore(BaseStore):
                     # life is a generous bound that needs no setting of its own.
                     args=[
                         keep or "",
-                        0 if ended_at is None else _ms(ended_at),
+                        0 if ended_at is None else milliseconds(ended_at),
                         max(1, tokens_settings.max_age_seconds),
                     ],
                     client=client,
