@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 
 from ... import clients
+from ...display import moment_text
 from ...models import ServiceClient
 
 
@@ -60,5 +61,5 @@ class Command(BaseCommand):
             return
         for client in rows:
             state = "active" if client.is_active else "inactive"
-            created = client.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            created = moment_text(client.created_at.timestamp())
             self.stdout.write(f"{client.name}  {state}  created {created}")
