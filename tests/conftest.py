@@ -176,11 +176,6 @@ def current_id(client: APIClient, body: dict[str, Any]) -> str:
     return next(s["id"] for s in sessions_of(client, body) if s["current"])
 
 
-# The harness's names, under the names the tests import them by.
-free_port = harness.free_port
-OwnRedis = harness.RedisServer
-
-
 class LiveServer(harness.Gunicorn):
     """A gunicorn server running the site with the test settings on a loopback port."""
 

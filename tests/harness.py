@@ -263,7 +263,9 @@ class Gunicorn:
 
     `env` is the servers' whole environment (the caller merges os.environ in, and sets
     DJANGO_SETTINGS_MODULE). The server counts as started once `ready_path` answers HTTP, with
-    any status: Django has then loaded in a worker. Its workers are children of `pid`.
+    any status: Django has then loaded in a worker. Its workers are children of `pid`. `port`
+    names the port when a restart must come back at the same address; `python` runs gunicorn
+    from another virtualenv (an installed wheel's).
     """
 
     def __init__(
@@ -279,12 +281,14 @@ class Gunicorn:
         ready_within: float = 30,
         stderr: int | IO[bytes] | None = subprocess.DEVNULL,
         cwd: Path = ROOT,
+        port: int | None = None,
+        python: str | Path = sys.executable,
     ) -> None:
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "gunicorn", app),
+                *(str(python), "-m", "gunicorn", app),
                 *("--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)),
                 *("--timeout", str(timeout), "--graceful-timeout", str(graceful_timeout)),
                 *options,

@@ -9,7 +9,8 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from tests.conftest import bearer, free_port, login
+from tests.conftest import bearer, login
+from tests.harness import free_port
 from tokens import services
 from tokens.jwt import new_jti
 from tokens.stores import SessionRecord, get_store

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tests.conftest import PASSWORD, bearer, free_port, login
+from tests.conftest import PASSWORD, bearer, login
+from tests.harness import free_port
 from tokens.checks import check_settings
 
 pytestmark = pytest.mark.django_db

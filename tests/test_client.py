@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from tests.client_helpers import AsyncCountingTransport, CountingTransport
-from tests.conftest import PASSWORD, ROOT, OwnRedis, free_port
+from tests.conftest import PASSWORD, ROOT
+from tests.harness import RedisServer, free_port
 from tokens.client import (
     AuthUnavailable,
     FileTokenStore,
@@ -477,7 +478,7 @@ def test_streaming_body_is_not_replayed_but_the_next_request_works(api, counting
 @pytest.fixture
 def own_redis(tmp_path):
     """A redis-server of this test's own; with AOF on, a restart brings the sessions back."""
-    server = OwnRedis(tmp_path)
+    server = RedisServer(tmp_path)
     server.start(aof=True)
     yield server
     server.stop()

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import bearer, current_id, free_port, login
+from tests.conftest import bearer, current_id, login
+from tests.harness import free_port
 from tokens import services
 
 pytestmark = pytest.mark.django_db

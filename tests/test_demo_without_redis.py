@@ -12,8 +12,8 @@ import subprocess
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
-from tests.harness import wait_until
+from tests.conftest import ROOT
+from tests.harness import free_port, wait_until
 
 pytestmark = pytest.mark.live
 

@@ -23,7 +23,8 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
+from tests.conftest import PASSWORD, bearer, login
+from tests.harness import RedisServer, free_port
 from tokens import services
 from tokens.errors import LoginInterrupted, StoreUnavailable
 from tokens.stores import redis as redis_store
@@ -276,7 +277,7 @@ def test_a_login_racing_a_password_change_never_survives_it(settings, make_user)
 @pytest.fixture(scope="module")
 def debug_redis(tmp_path_factory):
     """A Redis of this module's own that accepts DEBUG SLEEP (the run's shared one does not)."""
-    server = OwnRedis(tmp_path_factory.mktemp("redis"))
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start(options=("--enable-debug-command", "yes"))
     yield server
     server.stop()

@@ -14,7 +14,8 @@ import pytest
 import redis
 from django.core.checks import run_checks
 
-from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
+from tests.conftest import PASSWORD, bearer, login
+from tests.harness import RedisServer, free_port
 from tokens.checks import check_eviction_policy
 
 LOGIN = "/api/auth/login"
@@ -29,7 +30,7 @@ DEADLINE = 2.0
 
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory):
-    server = OwnRedis(tmp_path_factory.mktemp("redis"))
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.thaw()
     server.stop()

@@ -527,9 +527,9 @@ def test_ended_sessions_are_published_and_become_signals(api, user, settings, re
 
 
 def test_the_listener_subscribes_again_after_redis_restarts(settings, tmp_path):
-    from tests.conftest import OwnRedis
+    from tests.harness import RedisServer
 
-    own = OwnRedis(tmp_path)
+    own = RedisServer(tmp_path)
     own.start()
     settings.CACHES = {
         **settings.CACHES,

@@ -27,63 +27,39 @@ from joserfc.jwk import KeySet
 from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD, ROOT, bearer
-from tests.harness import free_port, stop_process, wait_until
+from tests.harness import Gunicorn, free_port
 from tests.test_sso import hs256_token
 from tokens import clients
 from tokens.keys import public_jwk, thumbprint
 
 
-class Server:
-    """gunicorn serving `app` from `cwd` on a port of the caller's choice (tests.harness picks a
-    free one; a restart with a new key must come back at the same address)."""
-
-    def __init__(
-        self, app: str, cwd: Path, port: int, env: dict[str, str], ready_path: str, workers: int
-    ) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"),
-                *("--workers", str(workers), "--timeout", "30", "--graceful-timeout", "2"),
-            ],
-            cwd=cwd,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_until(
-                lambda: httpx.get(self.url + ready_path, timeout=1),
-                app,
-                process=self.process,
-                errors=(httpx.TransportError,),
-            )
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        stop_process(self.process, group=True)
-
-
-def auth_server(port: int, signing: Path, retired: Sequence[Path] = (), **more: str) -> Server:
+def auth_server(port: int, signing: Path, retired: Sequence[Path] = (), **more: str) -> Gunicorn:
+    """Serve the demo site as the auth server; a restart with a new key passes the same port."""
     env = {
         "SIGNING_KEY_FILE": str(signing),
         "VERIFYING_KEY_FILES": os.pathsep.join(map(str, retired)),
         **more,
     }
-    return Server("config.wsgi:application", ROOT, port, env, "/api/auth/jwks", workers=2)
+    return Gunicorn(
+        {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
+        port=port,
+        ready_path="/api/auth/jwks",
+        workers=2,
+    )
 
 
-def resource_service(auth: Server, workers: int = 2, **env: str) -> Server:
+def resource_service(auth: Gunicorn, workers: int = 2, **env: str) -> Gunicorn:
     env = {
         "DJANGO_SETTINGS_MODULE": "resource_service.settings",
         "AUTH_SERVER_URL": auth.url,
         **env,
     }
-    return Server(
-        "resource_service.wsgi:application", ROOT / "examples", free_port(), env, "/health", workers
+    return Gunicorn(
+        {**os.environ, **env},
+        app="resource_service.wsgi:application",
+        cwd=ROOT / "examples",
+        ready_path="/health",
+        workers=workers,
     )
 
 
@@ -113,14 +89,14 @@ def keys(tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
+def servers() -> Iterator[list[Gunicorn]]:
+    started: list[Gunicorn] = []
     yield started
     for server in started:
         server.stop()
 
 
-def log_in(http: httpx.Client, auth: Server) -> dict[str, Any]:
+def log_in(http: httpx.Client, auth: Gunicorn) -> dict[str, Any]:
     response = http.post(
         f"{auth.url}/api/auth/login", json={"username": "alice", "password": PASSWORD}
     )
@@ -128,7 +104,7 @@ def log_in(http: httpx.Client, auth: Server) -> dict[str, Any]:
     return response.json()
 
 
-def whoami(http: httpx.Client, service: Server, token: str) -> httpx.Response:
+def whoami(http: httpx.Client, service: Gunicorn, token: str) -> httpx.Response:
     return http.get(f"{service.url}/api/whoami", headers={"Authorization": f"Bearer {token}"})
 
 
@@ -142,7 +118,7 @@ def refused(response: httpx.Response, code: str) -> bool:
 
 @pytest.mark.live
 def test_one_login_every_service_key_rotation_and_logout_in_the_shared_store(
-    transactional_db: None, make_user: Any, keys: dict[str, Any], servers: list[Server]
+    transactional_db: None, make_user: Any, keys: dict[str, Any], servers: list[Gunicorn]
 ) -> None:
     user = make_user()
     port = free_port()
@@ -254,7 +230,7 @@ def bearer_header(token: str) -> dict[str, str]:
 
 @pytest.mark.live
 def test_introspection_mode_refuses_an_ended_session_within_the_cache_time(
-    transactional_db: None, make_user: Any, keys: dict[str, Any], servers: list[Server]
+    transactional_db: None, make_user: Any, keys: dict[str, Any], servers: list[Gunicorn]
 ) -> None:
     make_user()
     client, secret = clients.create_client("whoami-service")

@@ -7,7 +7,8 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import PASSWORD, OwnRedis, bearer, free_port, login
+from tests.conftest import PASSWORD, bearer, login
+from tests.harness import RedisServer, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -340,7 +341,7 @@ def test_admin_login_page_itself_is_not_counted(client, rates):
 
 @pytest.fixture
 def own_redis(tmp_path):
-    server = OwnRedis(tmp_path)
+    server = RedisServer(tmp_path)
     server.start()
     yield server
     server.thaw()

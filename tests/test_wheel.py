@@ -14,10 +14,8 @@ browser's path rules, so the refresh cookie must really carry the `auth/v1/` mou
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,8 +29,7 @@ import httpx
 import pytest
 
 from tests.browser_cookies import BrowserCookieClient
-from tests.conftest import free_port
-from tests.harness import wait_until
+from tests.harness import Gunicorn, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_SOURCE = Path(__file__).resolve().parent / "wheel_site"
@@ -198,29 +195,16 @@ def site(
         "from django.contrib.auth import get_user_model; "
         f"get_user_model().objects.create_user({EMAIL!r}, {PASSWORD!r})",
     )
-    server = subprocess.Popen(
-        [
-            *(venv / "bin" / "gunicorn", "wheel_site.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30"),
-        ],
+    with Gunicorn(
+        env,
+        app="wheel_site.wsgi:application",
+        python=python,
+        port=port,
+        workers=2,
+        ready_path="/me",
         cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_until(
-            lambda: httpx.get(f"{site.url}/me", timeout=1),
-            "gunicorn",
-            timeout=30,
-            process=server,
-            errors=(httpx.TransportError,),
-        )
+    ):
         yield site
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(10)
 
 
 # --- The steps: one test each, against the same installed site ------------------------------

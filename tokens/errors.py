@@ -1,8 +1,8 @@
 """Domain errors: what `tokens.services`, the stores and the token module raise.
 
-Plain exceptions with a stable `code`, no DRF import: the store layer and the services run
-without an API in sight (admin, management commands, signal receivers). The API side
-(`tokens.exceptions`) translates them into HTTP errors.
+Plain exceptions with a stable `code`, no DRF import: the store layer runs without an API in
+sight, and the services raise these to the admin, management commands and signal receivers
+too. The API side (`tokens.exceptions`) translates them into HTTP errors.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import bearer, free_port, login
+from tests.conftest import bearer, login
 from tests.contract.conftest import create, database_params
+from tests.harness import free_port
 from tokens.models import SessionOwner, StoredSession
 
 on_each_database = pytest.mark.parametrize("store_kind", database_params(), indirect=True)
