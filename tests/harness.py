@@ -3,8 +3,8 @@
 The test suite (tests/conftest.py), the benchmark (bench/) and the soak (soak/) all start their
 servers through this module, so a fix to how a server starts, is waited for or is stopped is
 made once. (The suite's one shared Redis is pytest-redis's `redis_proc`, on a port that
-`free_port()` picks; every other Redis and every gunicorn comes from here.) It imports nothing from Django or from the app, and is not shipped in the wheel
-(pyproject ships only `tokens`).
+`free_port()` picks; every other Redis and every gunicorn comes from here.) It imports nothing
+from Django or from the app, and is not shipped in the wheel (pyproject ships only `tokens`).
 
 - `free_port()`: a loopback port nobody listens on, never the same one twice in a process.
 - `wait_until(check, what)`: retry a check until it stops raising (a port, a ping, an HTTP GET).
