@@ -165,6 +165,49 @@ def test_changepassword_command_ends_every_session(api, user, monkeypatch):
     assert can_log_in(api, NEW_PASSWORD)
 
 
+def test_set_unusable_password_and_save_ends_every_session(api, user):
+    sessions = [login(api) for _ in range(2)]
+
+    user.set_unusable_password()
+    user.save()
+
+    for body in sessions:
+        assert_ended(api, body)
+    assert not can_log_in(api, PASSWORD)
+
+
+def test_disabling_password_login_in_the_admin_ends_every_session(api, admin_client, user):
+    sessions = [login(api) for _ in range(2)]
+
+    # The form's "Disable password-based authentication" button.
+    response = admin_client.post(
+        f"/admin/accounts/user/{user.pk}/password/",
+        {"usable_password": "false", "unset-password": "1"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/admin/accounts/user/{user.pk}/change/")
+    for body in sessions:
+        assert_ended(api, body)
+    assert not can_log_in(api, PASSWORD)
+
+
+def test_a_password_hash_upgraded_at_login_keeps_every_session(api, user, settings):
+    # Django re-hashes a password with the preferred hasher when it checks one stored with
+    # another; the password is the same, so that is no reason to sign anyone out.
+    body = login(api)
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    second = login(api)
+
+    user.refresh_from_db()
+    assert user.password.startswith("pbkdf2_sha256$")
+    assert_alive(api, body)
+    assert_alive(api, second)
+
+
 def test_saving_a_user_without_changing_the_password_keeps_sessions(api, user):
     body = login(api)
     user.email = "alice@example.org"

@@ -1,7 +1,8 @@
 """End a user's sessions whenever who may be signed in changes, before the change commits.
 
 Connected in `TokensConfig.ready()`. They catch a password change by any path that calls
-`set_password()` and `save()` (the API, the admin form, `changepassword`), deactivation through
+`set_password()` and `save()` (the API, the admin form, `changepassword`), password login
+switched off by `set_unusable_password()` (the admin's "disabled" choice), deactivation through
 `save()`, and deletion. Bulk `QuerySet.update()` sends no signals; call
 `tokens.services.end_all_sessions()` after one.
 
@@ -25,13 +26,15 @@ from django.db.models.signals import post_delete, post_init, post_save, pre_dele
 from . import services
 
 _WAS_ACTIVE_ATTR = "_tokens_was_active"
+_LOADED_HASH_ATTR = "_tokens_loaded_hash"
 # Set by the pre_ receivers on the instance: (reason, session to keep) of the ending to repeat.
 _ENDED_ATTR = "_tokens_ended"
 
 
-def remember_active(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """Remember `is_active` as loaded, to see a deactivation on save without a query."""
+def remember_loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Remember `is_active` and the password hash as loaded, to see changes without a query."""
     instance.__dict__[_WAS_ACTIVE_ATTR] = instance.__dict__.get("is_active", True)
+    instance.__dict__[_LOADED_HASH_ATTR] = instance.__dict__.get("password")
 
 
 def end_sessions_before_change(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -48,15 +51,29 @@ def end_sessions_before_change(sender: Any, instance: Any, **kwargs: Any) -> Non
     # finished, so a password change is visible here whatever path made it.
     elif getattr(instance, "_password", None) is not None:
         reason, keep = "password_change", services.kept_session(instance)
+    elif _password_switched_off(instance):
+        reason, keep = "password_change", None
     else:
         return
     services.end_all_sessions(services.user_id_of(instance), reason=reason, keep=keep)
     instance.__dict__[_ENDED_ATTR] = (reason, keep)
 
 
+def _password_switched_off(instance: Any) -> bool:
+    # set_unusable_password() writes a new unusable hash without `_password`. A hash Django
+    # upgrades at login changes too, but stays usable: the password is the same one.
+    password = instance.__dict__.get("password")
+    return (
+        password is not None
+        and password != instance.__dict__.get(_LOADED_HASH_ATTR)
+        and not instance.has_usable_password()
+    )
+
+
 def end_sessions_after_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     """Once the change is committed, end the sessions again (best-effort)."""
     instance.__dict__[_WAS_ACTIVE_ATTR] = instance.is_active
+    instance.__dict__[_LOADED_HASH_ATTR] = instance.__dict__.get("password")
     _repeat_after_commit(instance, kwargs.get("using"))
 
 
@@ -87,7 +104,7 @@ def _repeat_after_commit(instance: Any, using: str | None) -> None:
 def connect() -> None:
     """Connect the receivers to the active user model."""
     user_model = get_user_model()
-    post_init.connect(remember_active, sender=user_model, dispatch_uid="tokens.remember_active")
+    post_init.connect(remember_loaded, sender=user_model, dispatch_uid="tokens.remember_loaded")
     pre_save.connect(
         end_sessions_before_change, sender=user_model, dispatch_uid="tokens.end_before_change"
     )
