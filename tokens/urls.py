@@ -12,14 +12,13 @@ from django.http import HttpRequest
 from django.urls import path, re_path
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
-from rest_framework.views import APIView
 
 from . import views, views_oauth
 
 app_name = "tokens"
 
 
-class UnknownEndpointView(APIView):
+class UnknownEndpointView(views.TokensAPIView):
     """Answer any method on an unknown path under the app's `auth/` prefix with a JSON 404.
 
     The site's own 404 page is HTML on most sites; under the app's mount point a client gets

@@ -6,6 +6,7 @@ import functools
 import logging
 import posixpath
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
@@ -36,6 +37,7 @@ from .exceptions import (
     NoSuchSessionError,
     RefreshTokenError,
     ServiceUnavailable,
+    exception_handler,
     refresh_error,
     refresh_failure,
 )
@@ -186,7 +188,20 @@ def check_credentials(request: Request, username: str, password: str) -> Abstrac
     return user
 
 
-class PublicView(APIView):
+class TokensAPIView(APIView):
+    """The base of every endpoint of the app: its errors are the app's, whatever the site says.
+
+    They answer `{"code", "detail"}` through `tokens.exceptions.exception_handler` even on a
+    site whose REST_FRAMEWORK["EXCEPTION_HANDLER"] is DRF's own or another: the clients read
+    the codes, and a store outage must answer 503, not the 500 DRF's handler would leave it.
+    """
+
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
+        """Return the app's exception handler (not REST_FRAMEWORK["EXCEPTION_HANDLER"])."""
+        return exception_handler
+
+
+class PublicView(TokensAPIView):
     """An endpoint that reads its credentials from the body, not from a bearer header."""
 
     authentication_classes: list[Any] = []
@@ -366,7 +381,7 @@ class RevokeView(PublicView):
         return Response({"detail": _("Token revoked.")}, headers=NO_STORE)
 
 
-class LogoutView(APIView):
+class LogoutView(TokensAPIView):
     """End the current session, named by the bearer access token or a refresh token in the body.
 
     The body form lets a client whose access token has expired still log out.
@@ -408,7 +423,7 @@ class LogoutView(APIView):
         return response
 
 
-class BearerView(APIView):
+class BearerView(TokensAPIView):
     """An endpoint for the holder of a live session's access token (`Authorization: Bearer`).
 
     Its authentication and permission are its own, not the site's DRF defaults: a caller that

@@ -17,13 +17,13 @@ from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from . import clients, introspection
 from .conf import tokens_settings
 from .jwt import current_keyring, jwt_api_settings
 from .parsers import JSONParser
 from .serializers import ErrorSerializer
+from .views import TokensAPIView
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -32,7 +32,7 @@ def _cacheable() -> dict[str, str]:
     return {"Cache-Control": f"public, max-age={int(tokens_settings.JWKS_MAX_AGE)}"}
 
 
-class JWKSView(APIView):
+class JWKSView(TokensAPIView):
     """`GET /api/auth/jwks`: the RFC 7517 JWK Set of the public keys that verify the site's tokens.
 
     It lists the current key and every key of `TOKENS["VERIFYING_KEYS"]` (next and retired),
@@ -49,7 +49,7 @@ class JWKSView(APIView):
         return Response(current_keyring().jwk_set(), headers=_cacheable())
 
 
-class AuthorizationServerMetadataView(APIView):
+class AuthorizationServerMetadataView(TokensAPIView):
     """`GET /.well-known/oauth-authorization-server`: RFC 8414 metadata of the site.
 
     Mounted by the site at its root (`path("", include("tokens.urls_wellknown"))`), beside
@@ -158,7 +158,7 @@ class ServiceClientScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "basic"}
 
 
-class IntrospectView(APIView):
+class IntrospectView(TokensAPIView):
     """`POST /api/auth/introspect`: RFC 7662 token introspection for service clients.
 
     A token whose session is live answers `active: true` with `sub`, `username`, `exp`, `iat`,

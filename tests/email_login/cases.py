@@ -4,7 +4,8 @@ Run by tests/test_email_login.py in a process of its own, under the settings of 
 site tests/wheel_site (UUID primary key, email as USERNAME_FIELD, no username field, the app at
 `auth/v1/`), with this checkout's `tokens` and a Redis database of its own. Not collected by
 the main suite (this file's name does not start with `test_`): a user model cannot be swapped
-inside one process.
+inside one process. The site also keeps DRF's own defaults (authentication, permissions, the
+exception handler); the last section holds what they must not change.
 """
 
 from __future__ import annotations
@@ -202,3 +203,19 @@ def test_the_cookie_path_is_the_mount_point_and_a_stale_setting_is_warned_about(
     assert response.cookies["refresh_token"]["path"] == "/auth/v1/auth/"
     settings.TOKENS = {**settings.TOKENS, "REFRESH_COOKIE_PATH": "/api/auth/"}
     assert [m.id for m in check_refresh_cookie_path()] == ["tokens.W020"]
+
+
+# --- The site keeps DRF's own exception handler: the app's endpoints still answer as the app --
+
+
+def test_a_store_outage_answers_503_store_unavailable_whatever_the_sites_handler(
+    api: APIClient, ada: AbstractBaseUser, settings: Any
+) -> None:
+    body = login(api, email=EMAIL, password=PASSWORD).json()
+    # The store's Redis stops answering: a port nothing listens on.
+    closed = {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:9/0"}
+    settings.CACHES = {**settings.CACHES, "default": closed}
+    response = api.post(f"{V1}/refresh", {"refresh_token": body["refresh_token"]}, format="json")
+    assert response.status_code == 503
+    assert response.json()["code"] == "store_unavailable"
+    assert response["Retry-After"] == "1"

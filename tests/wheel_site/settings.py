@@ -1,8 +1,9 @@
 """Settings of the throwaway site, shaped as the README's install section tells a reader.
 
-Except in one thing: it keeps DRF's own authentication and permission defaults (session and
-basic authentication, AllowAny), as a site with an API of its own may. The app's endpoints
-must not depend on them; the site's own bearer view (`/me`) names what it needs.
+Except in one thing: it keeps DRF's own defaults for authentication, permissions and the
+exception handler (session and basic authentication, AllowAny, DRF's `{"detail"}` errors), as a
+site with an API of its own may. The app's endpoints must not depend on them; the site's own
+bearer view (`/me`) names what it needs.
 
 The environment gives what a test run decides: WHEEL_SITE_DIR (where the SQLite file goes)
 and WHEEL_SITE_REDIS_URL (the test Redis, a database of its own).
@@ -59,7 +60,6 @@ CACHES = {
 }
 
 REST_FRAMEWORK = {
-    "EXCEPTION_HANDLER": "tokens.exceptions.exception_handler",  # {"code", "detail"} errors
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # The test logs in many times from one address.
     "DEFAULT_THROTTLE_RATES": {
