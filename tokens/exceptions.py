@@ -206,8 +206,10 @@ _CODE_OVERRIDES = {
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every API error as `{"code": ..., "detail": ...}` (validation errors add `errors`).
 
-    Set it as REST_FRAMEWORK["EXCEPTION_HANDLER"]. A wrong content type answers 400, not 415,
-    and a store outage raised from any view answers 503 `store_unavailable`.
+    The app's own endpoints use it whatever the settings say (`tokens.views.TokensAPIView`);
+    set it as REST_FRAMEWORK["EXCEPTION_HANDLER"] for the site's views too, so that theirs
+    answer alike. A wrong content type answers 400, not 415, and a store outage raised from
+    any view answers 503 `store_unavailable`.
     """
     # Imported here: rest_framework.views loads the authentication classes, which import us.
     from rest_framework.views import exception_handler as drf_exception_handler
