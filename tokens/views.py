@@ -21,6 +21,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -189,12 +190,18 @@ def check_credentials(request: Request, username: str, password: str) -> Abstrac
 
 
 class TokensAPIView(APIView):
-    """The base of every endpoint of the app: its errors are the app's, whatever the site says.
+    """The base of every endpoint of the app: JSON in and out, whatever the site's DRF defaults.
 
-    They answer `{"code", "detail"}` through `tokens.exceptions.exception_handler` even on a
+    Errors answer `{"code", "detail"}` through `tokens.exceptions.exception_handler` even on a
     site whose REST_FRAMEWORK["EXCEPTION_HANDLER"] is DRF's own or another: the clients read
-    the codes, and a store outage must answer 503, not the 500 DRF's handler would leave it.
+    the codes, and a store outage must answer 503. Bodies are parsed by the app's JSON parser
+    (JSON nested too deep is a 400, not a 500) and answers rendered as JSON only (no
+    browsable API, whose HTML a site may not even have templates for). The OAuth endpoints add
+    the form encoding RFC 6749 asks for.
     """
+
+    parser_classes: list[Any] = [JSONParser]
+    renderer_classes: list[Any] = [JSONRenderer]
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         """Return the app's exception handler (not REST_FRAMEWORK["EXCEPTION_HANDLER"])."""

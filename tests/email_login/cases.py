@@ -219,3 +219,20 @@ def test_a_store_outage_answers_503_store_unavailable_whatever_the_sites_handler
     assert response.status_code == 503
     assert response.json()["code"] == "store_unavailable"
     assert response["Retry-After"] == "1"
+
+
+def test_json_nested_too_deep_is_a_400_whatever_the_sites_parsers(api: APIClient) -> None:
+    body = "[" * 30_000 + "]" * 30_000
+    for endpoint in ("login", "refresh", "logout", "token", "revoke"):
+        response = api.generic("POST", f"{V1}/{endpoint}", body, content_type="application/json")
+        assert response.status_code == 400, (endpoint, response.content)
+        assert response.json()["code"] == "invalid_json", endpoint
+
+
+def test_errors_are_json_even_for_a_browser_that_asks_for_html(api: APIClient) -> None:
+    # DRF's default renderers include the browsable API; the app's endpoints answer JSON.
+    accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Chromium's
+    response = api.get(f"{V1}/sessions", HTTP_ACCEPT=accept)
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "not_authenticated"
