@@ -236,3 +236,7 @@ def test_errors_are_json_even_for_a_browser_that_asks_for_html(api: APIClient) -
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["code"] == "not_authenticated"
+    # A client that accepts HTML only is told, in JSON, that JSON is all there is.
+    html_only = api.get(f"{V1}/sessions", HTTP_ACCEPT="text/html")
+    assert html_only.status_code == 406
+    assert html_only.json()["code"] == "not_acceptable"
