@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
@@ -202,6 +202,19 @@ class TokensAPIView(APIView):
 
     parser_classes: list[Any] = [JSONParser]
     renderer_classes: list[Any] = [JSONRenderer]
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """Return the view, exempt from `ATOMIC_REQUESTS` on every database.
+
+        Each store operation is atomic on its own. Inside a request-wide transaction, an error
+        answer would roll back what the store decided on the way to it: a refresh-token reuse
+        answers 403 after ending the session, and the rollback would bring the session back.
+        """
+        view = super().as_view(**initkwargs)
+        for alias in connections:
+            view = transaction.non_atomic_requests(using=alias)(view)
+        return view
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         """Return the app's exception handler (not REST_FRAMEWORK["EXCEPTION_HANDLER"])."""

@@ -173,3 +173,22 @@ def test_a_terminated_database_connection_answers_503_then_the_site_recovers(api
     postgres.close()
     body = refresh(api, body)
     assert api.get("/api/user/info", **bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("store_kind", database_params(transaction=True), indirect=True)
+def test_reuse_ends_the_session_for_good_on_a_site_with_atomic_requests(
+    store, api, user, settings, monkeypatch
+):
+    # ATOMIC_REQUESTS wraps each view in a transaction that DRF rolls back when the view
+    # answers an error: the reuse answer (403) must not take the session's ending back with it.
+    monkeypatch.setitem(connections[store.alias].settings_dict, "ATOMIC_REQUESTS", True)
+    settings.TOKENS = {**settings.TOKENS, "ROTATION_GRACE_PERIOD": 0}
+    first = login(api)
+    second = refresh(api, first)
+
+    reused = api.post("/api/auth/refresh", {"refresh_token": first["refresh_token"]}, format="json")
+    assert (reused.status_code, reused.json()["code"]) == (403, "refresh_token_reused")
+
+    after = api.post("/api/auth/refresh", {"refresh_token": second["refresh_token"]}, format="json")
+    assert (after.status_code, after.json()["code"]) == (403, "session_revoked")
+    assert api.get("/api/user/info", **bearer(second["access_token"])).status_code == 401
