@@ -349,13 +349,18 @@ class _Topology:
     CI machine (a stalled virtual machine, a port taken after all) one start in many misses
     it, which says nothing about the code under test. So a start that fails is stopped and
     tried once more from scratch, on new ports in a new directory; why the first failed goes
-    to stderr, with the tails of its servers' logs. A subclass chooses its servers and ports in
-    `_choose_ports()`, starts them in `_start()` and stops them in `stop()`.
+    to stderr, with the tails of its servers' logs. A subclass chooses its `servers` and ports
+    in `_choose_ports()`, starts them in `_start()`, and stops what it adds in `stop()`.
     """
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
         self.attempts = 0
+        self.servers: list[RedisServer] = []
+
+    def _new_try(self) -> None:
+        self.attempts += 1
+        self._choose_ports()
 
     def _try_directory(self, name: str) -> Path:
         """Return (and make) the directory `name` of this try's servers."""
@@ -370,8 +375,10 @@ class _Topology:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Stop every process of it."""
-        raise NotImplementedError
+        """Stop every server (thawed first: a frozen one would not hear the signal)."""
+        for server in self.servers:
+            server.thaw()
+            server.stop()
 
     def start(self) -> Self:
         """Start it; if that fails, stop it and start it afresh once (see the class)."""
@@ -390,7 +397,7 @@ class _Topology:
         except BaseException:
             self.stop()
             raise
-        self._choose_ports()
+        self._new_try()
         try:
             self._start()
             return self
@@ -428,10 +435,9 @@ class RedisSentinel(_Topology):
         self.down_after_ms = down_after_ms
         self.replicas = replicas
         self.sentinel_count = sentinels
-        self._choose_ports()
+        self._new_try()
 
     def _choose_ports(self) -> None:
-        self.attempts += 1
         self.servers = [
             RedisServer(self._try_directory(f"redis-{i}")) for i in range(1 + self.replicas)
         ]
@@ -524,9 +530,7 @@ class RedisSentinel(_Topology):
         """Stop the sentinels, then every server."""
         for process in self.sentinel_processes:
             stop_process(process)
-        for server in self.servers:
-            server.thaw()
-            server.stop()
+        super().stop()
 
 
 class RedisCluster(_Topology):
@@ -549,10 +553,9 @@ class RedisCluster(_Topology):
         self.node_timeout_ms = node_timeout_ms
         self.primaries = primaries
         self.replicas = replicas
-        self._choose_ports()
+        self._new_try()
 
     def _choose_ports(self) -> None:
-        self.attempts += 1
         self.servers = [
             RedisServer(self._try_directory(f"node-{index}"))
             for index in range(self.primaries * (1 + self.replicas))
@@ -646,9 +649,3 @@ class RedisCluster(_Topology):
         """Empty every primary (their replicas follow)."""
         for server in self.primary_servers():
             server.flushall()
-
-    def stop(self) -> None:
-        """Stop every node."""
-        for server in self.servers:
-            server.thaw()
-            server.stop()
