@@ -33,7 +33,12 @@ _ENDED_ATTR = "_tokens_ended"
 
 def remember_loaded(sender: Any, instance: Any, **kwargs: Any) -> None:
     """Remember `is_active` and the password hash as loaded, to see changes without a query."""
-    instance.__dict__[_WAS_ACTIVE_ATTR] = instance.__dict__.get("is_active", True)
+    _remember(instance, active=instance.__dict__.get("is_active", True))
+
+
+def _remember(instance: Any, *, active: bool) -> None:
+    # What the next save compares with: as loaded, then as last saved.
+    instance.__dict__[_WAS_ACTIVE_ATTR] = active
     instance.__dict__[_LOADED_HASH_ATTR] = instance.__dict__.get("password")
 
 
@@ -72,8 +77,7 @@ def _password_switched_off(instance: Any) -> bool:
 
 def end_sessions_after_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     """Once the change is committed, end the sessions again (best-effort)."""
-    instance.__dict__[_WAS_ACTIVE_ATTR] = instance.is_active
-    instance.__dict__[_LOADED_HASH_ATTR] = instance.__dict__.get("password")
+    _remember(instance, active=instance.is_active)
     _repeat_after_commit(instance, kwargs.get("using"))
 
 
