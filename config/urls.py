@@ -38,7 +38,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tokens.urls")),
     # RFC 8414 metadata at /.well-known/oauth-authorization-server.
-    path("", include("tokens.urls_wellknown")),
+    path("", include("tokens.authserver.urls")),
     path("api/user/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.conftest import ROOT, bearer, login
-from tokens import clients
+from tokens.authserver import clients
 from tokens.jwt import token_backend
 from tokens.keys import hmac_kid, public_jwk, signing_settings, thumbprint
 from tokens.models import ServiceClient

@@ -29,7 +29,7 @@ from rest_framework.test import APIClient
 from tests.conftest import PASSWORD, ROOT, bearer
 from tests.harness import Gunicorn, free_port
 from tests.test_sso import hs256_token
-from tokens import clients
+from tokens.authserver import clients
 from tokens.keys import public_jwk, thumbprint
 
 

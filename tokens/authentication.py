@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from . import services
 from .errors import TokenInvalid, TokensError
-from .exceptions import UserGoneError, access_error
+from .exceptions import UserGoneError, access_error, header_types
 from .jwt import SessionToken, jwt_api_settings
 
 
@@ -101,12 +101,6 @@ class SessionJWTAuthentication(JWTAuthentication):
         if request.META.get(jwt_api_settings().AUTH_HEADER_NAME):
             value += ', error="invalid_token"'
         return value
-
-
-def header_types() -> tuple[str, ...]:
-    """Return `SIMPLE_JWT["AUTH_HEADER_TYPES"]` as a tuple (simplejwt also takes one string)."""
-    types = jwt_api_settings().AUTH_HEADER_TYPES
-    return tuple(types) if isinstance(types, list | tuple) else (str(types),)
 
 
 class LazyUser(SimpleLazyObject):

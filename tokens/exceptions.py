@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework_simplejwt import settings as jwt_settings
 
 from .errors import (
     LoginInterrupted,
@@ -168,6 +169,16 @@ def access_error(exc: TokensError) -> exceptions.APIException:
     return AccessTokenError(detail, code)
 
 
+def header_types() -> tuple[str, ...]:
+    """Return `SIMPLE_JWT["AUTH_HEADER_TYPES"]` as a tuple (simplejwt also takes one string).
+
+    The first names the scheme of every `WWW-Authenticate` challenge the app sends.
+    """
+    # simplejwt replaces its settings object whenever SIMPLE_JWT changes: read it each time.
+    types = jwt_settings.api_settings.AUTH_HEADER_TYPES
+    return tuple(types) if isinstance(types, list | tuple) else (str(types),)
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Django's 403 view, except for a user gone behind the site's back: 401 `session_revoked`.
 
@@ -179,9 +190,6 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     """
     if not isinstance(exception, UserGoneError):
         return defaults.permission_denied(request, exception)  # type: ignore[arg-type]
-    # Imported here: tokens.authentication imports this module.
-    from .authentication import header_types
-
     response = JsonResponse(
         {"code": exception.default_code, "detail": str(exception.detail)}, status=401
     )

@@ -90,8 +90,8 @@ class LiveSession(models.Model):
 class ServiceClient(models.Model):
     """A service allowed to call the introspection endpoint, with HTTP Basic credentials.
 
-    Its `name` is the client id. Only a hash of the secret is stored (`tokens.clients`); the
-    secret itself is shown once, when the client is created.
+    Its `name` is the client id. Only a hash of the secret is stored
+    (`tokens.authserver.clients`); the secret itself is shown once, when the client is created.
     """
 
     name = models.SlugField(_("client id"), max_length=100, unique=True)

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from rest_framework.throttling import BaseThrottle
 
 from . import events, rules, signals
+from .addresses import client_address
 from .conf import to_seconds, tokens_settings
 from .display import shorten_user_agent
 from .errors import (
@@ -95,9 +95,9 @@ def _user_claim(user: AbstractBaseUser) -> Any:
 def _client_meta(request: HttpRequest | None) -> tuple[str, str]:
     if request is None:
         return "", ""
-    # The client's address as the throttles see it: DRF's get_ident(), which trusts
-    # X-Forwarded-For exactly as far as REST_FRAMEWORK["NUM_PROXIES"] says.
-    ip = BaseThrottle().get_ident(request) or ""  # type: ignore[arg-type]
+    # The client's address as the throttles see it: X-Forwarded-For is trusted exactly as far
+    # as REST_FRAMEWORK["NUM_PROXIES"] says.
+    ip = client_address(request)
     agent = request.META.get("HTTP_USER_AGENT", "") or ""
     return ip[:45], shorten_user_agent(agent, tokens_settings.USER_AGENT_MAX_LENGTH)
 

@@ -13,7 +13,8 @@ from django.urls import path, re_path
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 
-from . import views, views_oauth
+from . import views
+from .authserver import views as authserver_views
 
 app_name = "tokens"
 
@@ -47,8 +48,8 @@ urlpatterns = [
     path("auth/password", views.PasswordChangeView.as_view(), name="password"),
     path("auth/sessions", views.SessionListView.as_view(), name="sessions"),
     path("auth/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
-    path("auth/jwks", views_oauth.JWKSView.as_view(), name="jwks"),
-    path("auth/introspect", views_oauth.IntrospectView.as_view(), name="introspect"),
+    path("auth/jwks", authserver_views.JWKSView.as_view(), name="jwks"),
+    path("auth/introspect", authserver_views.IntrospectView.as_view(), name="introspect"),
     # Last: only paths under the app's own `auth/` prefix, so that a site mounting the app at
     # `api/` keeps its other `api/...` URLs.
     re_path(r"^auth/", UnknownEndpointView.as_view(), name="unknown"),

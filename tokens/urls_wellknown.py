@@ -1,20 +1,18 @@
-"""The site-root URL of the RFC 8414 metadata: `path("", include("tokens.urls_wellknown"))`.
+"""Deprecated: include `tokens.authserver.urls` instead (the same RFC 8414 metadata URL).
 
-RFC 8414 puts the metadata at `/.well-known/oauth-authorization-server`, outside the app's
-`api/` mount point, so the site includes this module at its root (the endpoints it names are
-those of `tokens.urls`, which the site includes too).
+Kept so that sites written against the earlier layout keep working; it warns once at import.
 """
 
 from __future__ import annotations
 
-from django.urls import path
+import warnings
 
-from .views_oauth import AuthorizationServerMetadataView
+from .authserver.urls import urlpatterns
 
-urlpatterns = [
-    path(
-        ".well-known/oauth-authorization-server",
-        AuthorizationServerMetadataView.as_view(),
-        name="oauth-authorization-server",
-    ),
-]
+warnings.warn(
+    'tokens.urls_wellknown moved: include("tokens.authserver.urls") instead.',
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+__all__ = ["urlpatterns"]

@@ -31,7 +31,7 @@ class ServiceClientAdmin(_ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         """Give a new client its secret, and show the secret this once."""
-        from .. import clients
+        from ..authserver import clients
 
         secret = None
         if not change:
@@ -52,7 +52,7 @@ class ServiceClientAdmin(_ModelAdmin):
     @admin.action(description=gettext_lazy("Reset the secret of the selected clients"))
     def reset_secrets(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """Give each selected client a new secret, shown this once; the old ones stop working."""
-        from .. import clients
+        from ..authserver import clients
 
         for client in queryset:
             secret = clients.reset_secret(client)

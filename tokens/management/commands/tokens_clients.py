@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 
-from ... import clients
+from ...authserver import clients
 from ...display import moment_text
 from ...models import ServiceClient
 

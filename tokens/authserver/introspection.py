@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import services
-from .jwt import (
+from .. import services
+from ..jwt import (
     SessionAccessToken,
     SessionRefreshToken,
     SessionToken,
     decode_either,
     jwt_api_settings,
 )
-from .stores import get_store
+from ..stores import get_store
 
 INACTIVE: dict[str, Any] = {"active": False}
 

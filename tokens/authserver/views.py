@@ -18,12 +18,12 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..conf import tokens_settings
+from ..jwt import current_keyring, jwt_api_settings
+from ..parsers import JSONParser
+from ..serializers import ErrorSerializer
+from ..views import TokensAPIView
 from . import clients, introspection
-from .conf import tokens_settings
-from .jwt import current_keyring, jwt_api_settings
-from .parsers import JSONParser
-from .serializers import ErrorSerializer
-from .views import TokensAPIView
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -52,7 +52,7 @@ class JWKSView(TokensAPIView):
 class AuthorizationServerMetadataView(TokensAPIView):
     """`GET /.well-known/oauth-authorization-server`: RFC 8414 metadata of the site.
 
-    Mounted by the site at its root (`path("", include("tokens.urls_wellknown"))`), beside
+    Mounted by the site at its root (`path("", include("tokens.authserver.urls"))`), beside
     `path("api/", include("tokens.urls"))`, whose endpoints it names.
     """
 
@@ -121,7 +121,7 @@ class IsServiceClient(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         """Return whether a service client made the request."""
-        from .models import ServiceClient
+        from ..models import ServiceClient
 
         return isinstance(request.user, ServiceClient)
 
@@ -150,7 +150,7 @@ class IntrospectionResponseSerializer(serializers.Serializer[Any]):
 class ServiceClientScheme(OpenApiAuthenticationExtension):
     """OpenAPI description of the service clients' HTTP Basic authentication."""
 
-    target_class = "tokens.views_oauth.ServiceClientAuthentication"
+    target_class = "tokens.authserver.views.ServiceClientAuthentication"
     name = "serviceClientBasic"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from .models import ServiceClient
+from ..models import ServiceClient
 
 _SCHEME = "sha256"
 
