@@ -147,3 +147,24 @@ if os.environ.get("TEST_THROTTLE_CACHE") == "database":
         },
     }
     TOKENS["THROTTLE_CACHE_ALIAS"] = "throttles"
+
+# TEST_SITE_DRF_DEFAULTS=1: a site whose REST_FRAMEWORK sets the policies its own views want
+# (DRF's standard throttles at 1 a minute, versioning, no metadata class): the app's endpoints
+# must keep their own (tests/test_site_drf_defaults.py). DRF reads these when the view classes
+# are defined, so only a server started with them shows what a site sees.
+if os.environ.get("TEST_SITE_DRF_DEFAULTS"):
+    REST_FRAMEWORK = {
+        **REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_CLASSES": [
+            "rest_framework.throttling.AnonRateThrottle",
+            "rest_framework.throttling.UserRateThrottle",
+        ],
+        "DEFAULT_THROTTLE_RATES": {
+            **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "anon": "1/min",
+            "user": "1/min",
+        },
+        "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.AcceptHeaderVersioning",
+        "ALLOWED_VERSIONS": ["9"],
+        "DEFAULT_METADATA_CLASS": None,
+    }

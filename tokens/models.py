@@ -106,3 +106,15 @@ class ServiceClient(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # DRF makes the authenticated client `request.user`: code written for users (a site's
+    # middleware, logging, a throttle) reads these, as it would on Django's AnonymousUser.
+    @property
+    def is_authenticated(self) -> bool:
+        """Always True: a client is only ever `request.user` once its credentials passed."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Always False (see `is_authenticated`)."""
+        return False

@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.metadata import SimpleMetadata
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -198,10 +200,20 @@ class TokensAPIView(APIView):
     (JSON nested too deep is a 400, not a 500) and answers rendered as JSON only (no
     browsable API, whose HTML a site may not even have templates for). The OAuth endpoints add
     the form encoding RFC 6749 asks for.
+
+    Every other DRF policy is named here too, so that no default of the site's applies: no
+    throttles but the login's own password budgets (DRF's `UserRateThrottle` reads
+    `is_authenticated` on whoever authenticated, a service client included, and a site-wide
+    rate would cut off the refreshes that keep users signed in), no API versioning (the
+    endpoints have one version), DRF's own content negotiation and OPTIONS metadata.
     """
 
     parser_classes: list[Any] = [JSONParser]
     renderer_classes: list[Any] = [JSONRenderer]
+    throttle_classes: list[Any] = []
+    versioning_class = None
+    content_negotiation_class = DefaultContentNegotiation
+    metadata_class = SimpleMetadata
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
