@@ -1,5 +1,6 @@
 """The admin: the user admin's session list and actions, and the "Live sessions" page."""
 
+import base64
 import re
 import secrets
 import time
@@ -7,12 +8,16 @@ import time
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
+from django.contrib.messages.storage.cookie import MessageSerializer
+from django.core import signing
 from django.test import Client
 
 from tests.conftest import bearer, login
 from tests.harness import free_port
 from tokens import services
+from tokens.authserver import clients
 from tokens.jwt import new_jti
+from tokens.models import ServiceClient
 from tokens.stores import SessionRecord, get_store
 from tokens.stores.redis import RedisStore
 from tokens.stores.redis import _encode as encode
@@ -464,3 +469,97 @@ def test_admin_pages_say_so_when_the_store_is_down(admin_client, user, settings)
         assert "The session store is unavailable" in response.content.decode()
     for response in [action, button]:
         assert any("The session store is unavailable" in m for m in messages_of(response))
+
+
+# --- Service clients: a new secret is shown in the response, never kept ---------------------
+
+CLIENTS = "/admin/tokens/serviceclient/"
+MESSAGES_SALT = "django.contrib.messages"
+
+
+def shown_secrets(page: str) -> list[str]:
+    return re.findall(r"shown only now: <code>([^<]+)</code>", page)
+
+
+def readable(value: str) -> str:
+    """Return a cookie's value, and what it holds when it is Django's signed messages cookie."""
+    try:
+        held = signing.get_cookie_signer(salt=MESSAGES_SALT).unsign_object(
+            value,
+            serializer=MessageSerializer,  # type: ignore[arg-type]  # duck-typed like signing.JSONSerializer
+        )
+    except signing.BadSignature:
+        return value
+    return f"{value} {held}"
+
+
+def kept_anywhere(client: Client, response, secret: str) -> list[str]:
+    """Return where the browser or the server keeps `secret` after `response`: cookies, session."""
+    places = [
+        f"cookie {name}"
+        for name, morsel in response.cookies.items()
+        if secret in readable(morsel.value)
+    ]
+    places += [
+        f"jar {name}" for name, morsel in client.cookies.items() if secret in readable(morsel.value)
+    ]
+    session = client.session
+    places += [f"session {key}" for key, value in session.items() if secret in str(value)]
+    later = client.get(CLIENTS)
+    places += ["a later page" for _ in [1] if secret in later.content.decode()]
+    places += [f"message {m}" for m in later.context["messages"] if secret in str(m)]
+    return places
+
+
+def introspects(secret: str, name: str = "search") -> bool:
+    """Return whether `secret` authenticates `name` on the introspection endpoint."""
+    response = Client().post(
+        "/api/auth/introspect",
+        "token=garbage",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode(),
+    )
+    assert response.status_code in (200, 401), response.content
+    return response.status_code == 200 and response.json() == {"active": False}
+
+
+def test_a_new_client_s_secret_is_shown_in_the_response_and_kept_nowhere(admin_client):
+    response = admin_client.post(f"{CLIENTS}add/", {"name": "search", "is_active": "on"})
+
+    assert response.status_code == 200
+    [secret] = shown_secrets(response.content.decode())
+    assert "no-store" in response["Cache-Control"]
+    assert kept_anywhere(admin_client, response, secret) == []
+    assert introspects(secret)
+    assert not introspects(secret[:-1])
+
+
+@pytest.mark.parametrize("button", ["_save", "_continue", "_addanother"])
+def test_every_save_button_of_the_add_page_shows_the_secret(admin_client, button):
+    response = admin_client.post(
+        f"{CLIENTS}add/", {"name": "search", "is_active": "on", button: "1"}
+    )
+
+    [secret] = shown_secrets(response.content.decode())
+    assert introspects(secret)
+
+
+def test_resetting_secrets_shows_the_new_ones_in_the_response_and_keeps_them_nowhere(
+    admin_client,
+):
+    old = {name: clients.create_client(name)[1] for name in ["search", "billing"]}
+    ids = list(ServiceClient.objects.values_list("pk", flat=True))
+
+    response = admin_client.post(
+        CLIENTS, {"action": "reset_secrets", "_selected_action": ids, "index": 0}
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    shown = dict(re.findall(r"The new secret of (\w+), shown only now: <code>([^<]+)</code>", page))
+    assert sorted(shown) == ["billing", "search"]
+    assert "no-store" in response["Cache-Control"]
+    for name, secret in shown.items():
+        assert kept_anywhere(admin_client, response, secret) == []
+        assert introspects(secret, name)
+        assert not introspects(old[name], name)
