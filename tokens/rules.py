@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -49,6 +50,18 @@ class Decision:
 
     outcome: Outcome
     record: SessionRecord | None
+
+
+# The alphabet and length of every identifier a client may name: session ids (URL-safe base64,
+# `tokens.services.new_session_id`) and service client ids (slugs). Checked before any lookup,
+# so that text no identifier can be (a NUL byte, which PostgreSQL refuses with an error, or a
+# megabyte of anything) is "no such session" or "no such client" without a query.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def is_identifier(value: str) -> bool:
+    """Return whether `value` could name a session or a service client."""
+    return _IDENTIFIER.fullmatch(value) is not None
 
 
 def same_previous(presented_jti: str, previous_jti: str) -> bool:

@@ -469,6 +469,8 @@ def end_user_session(
     user: AbstractBaseUser, session_id: str, *, reason: str, request: HttpRequest | None = None
 ) -> None:
     """End one of this user's sessions; raise `SessionNotFound` if it is not theirs or not live."""
+    if not rules.is_identifier(session_id):
+        raise SessionNotFound()
     if not end_session(user_id_of(user), session_id, reason=reason, request=request):
         raise SessionNotFound()
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 
+from .. import rules
 from ..models import ServiceClient
 
 _SCHEME = "sha256"
@@ -47,7 +48,9 @@ def reset_secret(client: ServiceClient) -> str:
 
 def authenticate_client(client_id: str, secret: str) -> ServiceClient | None:
     """Return the active client these credentials name, or None."""
-    client = ServiceClient.objects.filter(name=client_id, is_active=True).first()
+    # A client id no client can have (a NUL byte, a space) is looked up nowhere.
+    found = rules.is_identifier(client_id)
+    client = ServiceClient.objects.filter(name=client_id, is_active=True).first() if found else None
     # Compared even when there is no such client, so the answer takes as long either way.
     stored = client.secret_hash if client is not None else hash_secret("")
     if not hmac.compare_digest(stored, hash_secret(secret)) or client is None:
