@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from asgiref.sync import sync_to_async
+
 # What a refresh did; see `tokens.rules.Decision`.
 Outcome = Literal["rotated", "grace", "reused", "revoked", "expired"]
 
@@ -127,3 +129,15 @@ class BaseStore:
     def page_all(self, offset: int, limit: int, now: float) -> list[SessionRecord]:
         """Return one page of live sessions across all users, newest first (for the admin)."""
         raise NotImplementedError("subclasses of BaseStore must provide a page_all() method")
+
+    # --- asyncio ---------------------------------------------------------------------------
+
+    async def ais_live(self, user_id: str, session_id: str, now: float) -> bool:
+        """Return `is_live()`'s answer without blocking the running event loop.
+
+        This default runs `is_live()` in Django's thread for sync code (asgiref's
+        `sync_to_async`, as Django's own async ORM methods do), so a store without an asyncio
+        client still serves an async view. The Redis store answers through redis-py's asyncio
+        client, the database store through the async ORM.
+        """
+        return await sync_to_async(self.is_live)(user_id, session_id, now)

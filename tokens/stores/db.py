@@ -268,3 +268,14 @@ class DatabaseStore(BaseStore):
                 .values(*_RECORD_FIELDS)[offset : offset + limit]
             )
         return [_record(row) for row in rows]
+
+    # --- asyncio ---------------------------------------------------------------------------
+
+    async def ais_live(self, user_id: str, session_id: str, now: float) -> bool:
+        """Return `is_live()`'s answer through the async ORM (the same one-row lookup)."""
+        with _available():
+            return await (
+                self._sessions()
+                .filter(pk=session_id, user_id=user_id, expires_at__gt=now)
+                .aexists()
+            )

@@ -22,20 +22,26 @@ a failover roll forward (tokens.rules.is_current()). docs/operations.md has the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
+import redis.asyncio as redis_asyncio
+from django.conf import settings
+from django.utils.module_loading import import_string
 from django_redis import get_redis_connection
-from django_redis.pool import ConnectionFactory
+from django_redis.pool import ConnectionFactory, SentinelConnectionFactory
 from redis import exceptions as redis_errors
 from redis.commands.core import Script
 from redis.sentinel import SentinelConnectionPool
@@ -699,6 +705,19 @@ class RedisStore(BaseStore):
                 client.zrem(key, *stale)
         return records
 
+    # --- asyncio ---------------------------------------------------------------------------
+
+    async def ais_live(self, user_id: str, session_id: str, now: float) -> bool:
+        """Return `is_live()`'s answer through redis-py's asyncio client, in one round trip.
+
+        The same command on the same key as `is_live()`, the same record read; the client is
+        built from the same cache alias (`async_client()`).
+        """
+        with _available():
+            client = async_client(tokens_settings.CACHE_ALIAS)
+            raw = await client.hget(self.user_key(user_id), session_id)
+        return raw is not None and _expires_at(raw) > now
+
 
 # How long a revocation waits for a replica to acknowledge it (ms; see RedisStore.replicate()).
 REPLICA_WAIT_MS = 250
@@ -742,3 +761,76 @@ class ClusterConnectionFactory(ConnectionFactory):
     def disconnect(self, connection: Any) -> None:
         """Close every node's connections."""
         connection.disconnect_connection_pools()
+
+
+# --- asyncio clients ---------------------------------------------------------------------------
+
+# The asyncio clients of the running event loops: a redis.asyncio connection belongs to the loop
+# that opened it, so each loop has its own, keyed by the cache configuration they were built from
+# (read live: a changed CACHES setting builds a new client). A loop that ends takes its entry.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def async_client(alias: str) -> Any:
+    """Return a redis.asyncio client of the django-redis cache `alias`, for the running loop.
+
+    It is built from the cache's own configuration, as django-redis builds the sync client:
+    the first `LOCATION` (the one django-redis writes to), `PASSWORD`, `USERNAME`,
+    `SOCKET_TIMEOUT`, `SOCKET_CONNECT_TIMEOUT` and `CONNECTION_POOL_KWARGS`. A cache on
+    django-redis' `SentinelConnectionFactory` gets redis.asyncio's Sentinel (`SENTINELS`,
+    `SENTINEL_KWARGS`, the primary the URL's host names), one on `ClusterConnectionFactory`
+    redis.asyncio's `RedisCluster`. `PARSER_CLASS`, `REDIS_CLIENT_CLASS` and other connection
+    factories have no asyncio counterpart here: such a cache is talked to as one server.
+    """
+    config = settings.CACHES[alias]
+    key = repr((alias, config))
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(key)
+    if client is None:
+        client = clients[key] = _build_async_client(config)
+    return client
+
+
+async def aclose_async_clients() -> None:
+    """Close the running loop's asyncio clients (for a test, or an ASGI server's shutdown)."""
+    clients = _async_clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
+        for sentinel in getattr(client, "tokens_sentinels", ()):
+            await sentinel.aclose()
+
+
+def _build_async_client(config: dict[str, Any]) -> Any:
+    options: dict[str, Any] = dict(config.get("OPTIONS") or {})
+    location = config["LOCATION"]
+    urls = location.split(",") if isinstance(location, str) else list(location)
+    url = urls[0].strip()
+    kwargs: dict[str, Any] = {
+        name.lower(): options[name]
+        for name in ("USERNAME", "PASSWORD", "SOCKET_TIMEOUT", "SOCKET_CONNECT_TIMEOUT")
+        if options.get(name)
+    }
+    kwargs.update(options.get("CONNECTION_POOL_KWARGS") or {})
+    factory = import_string(
+        str(
+            options.get("CONNECTION_FACTORY")
+            or getattr(
+                settings, "DJANGO_REDIS_CONNECTION_FACTORY", "django_redis.pool.ConnectionFactory"
+            )
+        )
+    )
+    if issubclass(factory, ClusterConnectionFactory):
+        return redis_asyncio.RedisCluster.from_url(url, **kwargs)
+    if issubclass(factory, SentinelConnectionFactory):
+        parsed = urlparse(url)
+        sentinel = redis_asyncio.Sentinel(
+            options["SENTINELS"], sentinel_kwargs=options.get("SENTINEL_KWARGS"), **kwargs
+        )
+        db = int(parsed.path.lstrip("/") or 0)
+        client = sentinel.master_for(parsed.hostname or "", db=db)
+        # Closed with the client (aclose_async_clients()).
+        client.tokens_sentinels = sentinel.sentinels
+        return client
+    return redis_asyncio.Redis.from_url(url, **kwargs)
