@@ -40,6 +40,7 @@ urlpatterns = [
     # RFC 8414 metadata at /.well-known/oauth-authorization-server.
     path("", include("tokens.authserver.urls")),
     path("api/user/", include("accounts.urls")),
+    path("api/ninja/", include("accounts.ninja_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
