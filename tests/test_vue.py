@@ -1,6 +1,7 @@
 """The Vue 3 example (examples/vue) in real Chromium: its Vite build served by the site under
 gunicorn with real Redis and 3-second access tokens, its axios calls going through the package's
-adapter.
+adapter. Its login goes through django-allauth's headless API; the sign-up, email verification,
+second factor and password reset screens are in tests/test_vue_signin.py.
 
 The build runs once per test session (npm ci when the lockfile changed, then vite build), so a
 fresh machine needs npm and the npm registry, nothing else.
@@ -87,9 +88,11 @@ def expect_login_page(page: Page, message: str) -> None:
 
 
 def test_a_wrong_password_shows_the_servers_message_then_the_right_one_signs_in(page):
+    # The app logs in through django-allauth (tests/test_vue_signin.py has its other screens),
+    # which takes a user made with create_user by username.
     log_in(page, password="wrong password")
     expect(page.locator("#login-error")).to_have_text(
-        "Unable to log in with the provided credentials."
+        "The username and/or password you specified are not correct."
     )
     page.fill("#password", PASSWORD)
     page.click("#login-form button[type=submit]")

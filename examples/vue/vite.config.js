@@ -1,6 +1,7 @@
 // The build goes to dist/, which the Django site serves under /vue/ (config/urls.py), so the app
 // and the API share an origin: the refresh cookie and the CSRF check need nothing more.
-// `npm run dev` instead serves the sources on :5173 and proxies /api/ to the Django site.
+// `npm run dev` instead serves the sources on :5173 and proxies /api/ and /_allauth/ to the
+// Django site.
 import { fileURLToPath } from "node:url";
 
 import vue from "@vitejs/plugin-vue";
@@ -22,6 +23,9 @@ export default defineConfig({
       ],
     },
     // changeOrigin false: Django sees the page's own host, so its CSRF Origin check passes.
-    proxy: { "/api": { target: site, changeOrigin: false } },
+    proxy: {
+      "/api": { target: site, changeOrigin: false },
+      "/_allauth": { target: site, changeOrigin: false },
+    },
   },
 });

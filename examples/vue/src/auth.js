@@ -23,3 +23,9 @@ auth.addEventListener("refresh", () => {
 
 // For the browser tests and for poking at it from the console.
 window.vueExample = { auth, api };
+
+/** The app path a sign-in returns to: the page the user was sent away from, or the start. */
+export function nextPath(query) {
+  const next = typeof query.next === "string" ? query.next : "/";
+  return next.startsWith("/") && !next.startsWith("//") && next !== "/login" ? next : "/";
+}

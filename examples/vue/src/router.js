@@ -1,16 +1,44 @@
 import { createRouter, createWebHistory } from "vue-router";
 
+import { pendingFlow } from "./allauth.js";
 import { auth, notice } from "./auth.js";
 import CallsPage from "./pages/CallsPage.vue";
 import LoginPage from "./pages/LoginPage.vue";
+import PasswordResetPage from "./pages/PasswordResetPage.vue";
 import SessionsPage from "./pages/SessionsPage.vue";
+import SignupPage from "./pages/SignupPage.vue";
+import TwoFactorLoginPage from "./pages/TwoFactorLoginPage.vue";
+import TwoFactorPage from "./pages/TwoFactorPage.vue";
+import VerifyEmailPage from "./pages/VerifyEmailPage.vue";
 
 export const router = createRouter({
   history: createWebHistory("/vue/"),
   routes: [
     { path: "/", name: "calls", component: CallsPage },
     { path: "/sessions", name: "sessions", component: SessionsPage },
+    { path: "/two-factor", name: "security", component: TwoFactorPage },
+    // The sign-in pages (django-allauth's flows); `flow`: the step a page continues, which opens
+    // only while the server waits for it (the flow's state is in memory: a reload starts over).
     { path: "/login", name: "login", component: LoginPage, meta: { public: true } },
+    {
+      path: "/login/two-factor",
+      name: "two-factor",
+      component: TwoFactorLoginPage,
+      meta: { public: true, flow: "mfa_authenticate" },
+    },
+    { path: "/signup", name: "signup", component: SignupPage, meta: { public: true } },
+    {
+      path: "/signup/verify-email",
+      name: "verify-email",
+      component: VerifyEmailPage,
+      meta: { public: true, flow: "verify_email" },
+    },
+    {
+      path: "/password-reset",
+      name: "password-reset",
+      component: PasswordResetPage,
+      meta: { public: true },
+    },
     { path: "/:rest(.*)", redirect: "/" },
   ],
 });
@@ -24,7 +52,11 @@ router.beforeEach(async (to) => {
       notice.value = "The server could not be reached. Try again in a moment.";
     }
   }
-  if (to.meta.public) return auth.isSignedIn ? { name: "calls" } : true;
+  if (to.meta.public) {
+    if (auth.isSignedIn) return { name: "calls" };
+    if (to.meta.flow && pendingFlow.value?.id !== to.meta.flow) return { name: "login" };
+    return true;
+  }
   if (!auth.isSignedIn) return { name: "login", query: { next: to.fullPath } };
   return true;
 });
@@ -33,7 +65,8 @@ function toLogin(message) {
   notice.value = message;
   const current = router.currentRoute.value;
   if (current.name === "login") return;
-  router.replace({ name: "login", query: { next: current.fullPath } });
+  // From a sign-in page, the login page; from a page of the app, back there after logging in.
+  router.replace(current.meta.public ? { name: "login" } : { name: "login", query: { next: current.fullPath } });
 }
 
 // The session ended (revoked from the admin, expired, ended on another device): one event, however
@@ -47,9 +80,9 @@ auth.addEventListener("logout", (event) => {
   else if (everywhere) toLogin("You have logged out on every device.");
   else toLogin("You have logged out.");
 });
-// Logged in from another tab: follow it.
+// Logged in from another tab: follow it, from whichever sign-in page this one shows.
 auth.addEventListener("login", (event) => {
-  if (event.detail.source === "tab" && router.currentRoute.value.name === "login") {
+  if (event.detail.source === "tab" && router.currentRoute.value.meta.public) {
     router.replace({ name: "calls" });
   }
 });
