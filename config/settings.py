@@ -53,6 +53,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
+    # Sign-up, email verification, password reset, two-factor and OpenID Connect logins through
+    # django-allauth's headless API at /_allauth/, ending in the app's sessions (see below).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    "allauth.headless",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +75,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # After CsrfViewMiddleware: sets the refresh cookie for allauth flows that ask for it.
+    "tokens.contrib.allauth.RefreshCookieMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -261,6 +272,46 @@ if os.environ.get("SIGNING_KEY_FILE"):
         for name in os.environ.get("VERIFYING_KEY_FILES", "").split(os.pathsep)
         if name
     ]
+
+# django-allauth headless (docs/integrations.md): its app client at /_allauth/app/v1/, whose
+# sign-ins start the app's sessions. Log in with the username or the email; users made with
+# create_user (no allauth email row) log in by username. Sign-up verifies the email by a code;
+# passwords are reset by a code; TOTP and recovery codes are on.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+HEADLESS_ONLY = True
+HEADLESS_CLIENTS = ("app",)
+HEADLESS_TOKEN_STRATEGY = "tokens.contrib.allauth.TokenStrategy"
+HEADLESS_FRONTEND_URLS: dict[str, str] = {}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = True
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# OIDC_SERVER_URL (the provider's issuer), OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: log in with an
+# OpenID Connect provider (allauth's openid_connect provider, id "oidc").
+SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {"openid_connect": {"APPS": []}}
+if os.environ.get("OIDC_SERVER_URL"):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
+        {
+            "provider_id": "oidc",
+            "name": os.environ.get("OIDC_NAME", "OpenID Connect"),
+            "client_id": os.environ.get("OIDC_CLIENT_ID", ""),
+            "secret": os.environ.get("OIDC_CLIENT_SECRET", ""),
+            "settings": {"server_url": os.environ["OIDC_SERVER_URL"]},
+        }
+    )
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+# Email (verification and reset codes): files in EMAIL_FILE_PATH when it is set, else the console.
+if os.environ.get("EMAIL_FILE_PATH"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 LOGGING = {
     "version": 1,

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import posixpath
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.http import HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware, get_token
-from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -31,6 +27,12 @@ from rest_framework.views import APIView
 from . import services
 from .authentication import SessionJWTAuthentication
 from .conf import tokens_settings
+from .cookies import (  # noqa: F401 (COOKIE_VIEWS, mounted_cookie_path: moved, still importable)
+    COOKIE_VIEWS,
+    mounted_cookie_path,
+    refresh_cookie_path,
+    set_refresh_cookie,
+)
 from .errors import LoginInterrupted, SessionNotFound, StoreUnavailable, TokensError
 from .exceptions import (
     CsrfFailed,
@@ -78,70 +80,8 @@ def token_response(pair: services.TokenPair) -> Response:
 def cookie_token_response(request: Request, pair: services.TokenPair) -> Response:
     """Return a token pair whose refresh token travels in the HttpOnly cookie, not the body."""
     response = Response(pair.as_response(include_refresh=False), headers=NO_STORE)
-    secure = tokens_settings.REFRESH_COOKIE_SECURE
-    if secure is None:
-        secure = request.is_secure() or not settings.DEBUG
-    response.set_cookie(
-        tokens_settings.REFRESH_COOKIE_NAME,
-        pair.refresh_token,
-        max_age=pair.refresh_expires_in,
-        path=refresh_cookie_path(request),
-        domain=tokens_settings.REFRESH_COOKIE_DOMAIN,
-        secure=secure,
-        httponly=True,
-        samesite=tokens_settings.REFRESH_COOKIE_SAMESITE,
-    )
-    # Make CsrfViewMiddleware set the csrftoken cookie the client must echo in X-CSRFToken.
-    get_token(request._request)
+    set_refresh_cookie(request._request, response, pair)
     return response
-
-
-# The views that read the refresh cookie (refresh, logout) or delete it (logout-all): the
-# cookie's default path is the longest one that covers all of them.
-COOKIE_VIEWS = ("refresh", "logout", "logout-all")
-
-
-def mounted_cookie_path(namespace: str = "tokens") -> str | None:
-    """Return the URL path under which the app's cookie views are mounted, or None if they are not.
-
-    That is the common directory of `COOKIE_VIEWS` as `reverse()` gives them under `namespace`
-    (the script prefix included): `/api/auth/` for the app included at `api/`, `/auth/v1/auth/`
-    at `auth/v1/`.
-    """
-    return _mounted_cookie_path(
-        get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), namespace
-    )
-
-
-# Reversing three names costs about 0.1 ms; a URLconf's paths do not change while it is loaded
-# (Django caches its resolver the same way), so each answer is kept per URLconf and prefix.
-@functools.lru_cache(maxsize=64)
-def _mounted_cookie_path(urlconf: Any, script_prefix: str, namespace: str) -> str | None:
-    try:
-        paths = [reverse(f"{namespace}:{name}", urlconf=urlconf) for name in COOKIE_VIEWS]
-    except NoReverseMatch:
-        return None
-    # The common directory, "/"-terminated: a cookie of path /api/auth/ is sent to
-    # /api/auth/refresh but not to /api/authx (RFC 6265 5.1.4).
-    return posixpath.commonpath(paths).rstrip("/") + "/"
-
-
-def refresh_cookie_path(request: Request) -> str:
-    """Return the refresh cookie's path: `TOKENS["REFRESH_COOKIE_PATH"]`, else where it is used.
-
-    By default the path follows where the site mounted the app: the instance of `tokens.urls`
-    this request came through (`mounted_cookie_path()`). Views wired up outside `tokens.urls`
-    fall back to the default instance, then to `/`.
-    """
-    configured = tokens_settings.REFRESH_COOKIE_PATH
-    if configured is not None:
-        return str(configured)
-    match = getattr(request, "resolver_match", None)
-    if match is not None and match.app_names and match.app_names[-1] == "tokens":
-        mounted = mounted_cookie_path(match.namespace)
-        if mounted is not None:
-            return mounted
-    return mounted_cookie_path() or "/"
 
 
 def delete_refresh_cookie(request: Request, response: Response) -> None:

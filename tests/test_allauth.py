@@ -1,0 +1,301 @@
+"""django-allauth headless ending in the app's sessions (tokens.contrib.allauth), in process.
+
+Every flow goes through allauth's real app API at /_allauth/app/v1/ and the app's own endpoints
+at /api/auth/, on the run's real Redis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD, bearer
+
+APP = "/_allauth/app/v1"
+UA = "allauth-test-agent/1.0"
+
+
+def call(
+    client: Client,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    access: str | None = None,
+    session_token: str | None = None,
+    **extra: Any,
+) -> Any:
+    """Send one JSON request to allauth's app API and return the response."""
+    headers: dict[str, Any] = {"HTTP_USER_AGENT": UA, **extra}
+    if access is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {access}"
+    if session_token is not None:
+        headers["HTTP_X_SESSION_TOKEN"] = session_token
+    send = getattr(client, method)
+    if body is None:
+        return send(APP + path, **headers)
+    return send(APP + path, body, content_type="application/json", **headers)
+
+
+def allauth_login(client: Client, **credentials: str) -> dict[str, Any]:
+    """Log in through allauth's app client and return the response's meta."""
+    response = call(client, "post", "/auth/login", {"password": PASSWORD, **credentials})
+    assert response.status_code == 200, response.content
+    meta: dict[str, Any] = response.json()["meta"]
+    assert meta["is_authenticated"] is True
+    return meta
+
+
+def my_sessions(client: Client, access: str) -> list[dict[str, Any]]:
+    """Return the app's session list as the holder of `access` sees it."""
+    response = client.get("/api/auth/sessions", **bearer(access))
+    assert response.status_code == 200, response.content
+    sessions: list[dict[str, Any]] = response.json()
+    return sessions
+
+
+def allauth_refresh(client: Client, refresh: str) -> Any:
+    """Refresh through allauth's endpoint."""
+    return call(client, "post", "/tokens/refresh", {"refresh_token": refresh})
+
+
+def app_refresh(client: Client, refresh: str) -> Any:
+    """Refresh through the app's own endpoint."""
+    return client.post(
+        "/api/auth/refresh", {"refresh_token": refresh}, content_type="application/json"
+    )
+
+
+def session_user(client: Client, access: str) -> Any:
+    """Return allauth's `GET /auth/session` as the holder of `access` sees it."""
+    return call(client, "get", "/auth/session", access=access)
+
+
+def assert_full_session_life(client: Client, meta: dict[str, Any], username: str) -> None:
+    """Hold a session a flow ended in to the app's rules: list, refresh both ways, reuse, end."""
+    access, refresh = meta["access_token"], meta["refresh_token"]
+    # It is one of the app's sessions, with the client's user agent.
+    sessions = my_sessions(client, access)
+    current = [s for s in sessions if s["current"]]
+    assert len(current) == 1
+    assert current[0]["user_agent"] == UA
+    assert current[0]["ip"] == "127.0.0.1"
+    # The access token authenticates allauth's own endpoints.
+    answer = session_user(client, access)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["data"]["user"]["username"] == username
+    # allauth's refresh endpoint rotates: a new pair, the old refresh token is spent.
+    rotated = allauth_refresh(client, refresh)
+    assert rotated.status_code == 200, rotated.content
+    second = rotated.json()["data"]
+    assert second["refresh_token"] != refresh
+    # The app's refresh endpoint takes the successor: the same session goes on.
+    third = app_refresh(client, second["refresh_token"])
+    assert third.status_code == 200, third.content
+    latest = third.json()
+    assert [s["id"] for s in my_sessions(client, latest["access_token"]) if s["current"]] == [
+        current[0]["id"]
+    ]
+    # The first refresh token, presented again after its successor's successor exists: reuse.
+    # allauth refuses it, and the whole session is over, its live access token included.
+    replay = allauth_refresh(client, refresh)
+    assert replay.status_code == 400, replay.content
+    assert client.get("/api/auth/sessions", **bearer(latest["access_token"])).status_code == 401
+    assert session_user(client, latest["access_token"]).status_code == 401
+    assert app_refresh(client, latest["refresh_token"]).status_code == 403
+
+
+@pytest.fixture
+def allauth_client(db: None) -> Client:
+    """Return a Django test client (allauth's app client needs no cookies)."""
+    return Client()
+
+
+def test_password_login_by_username_starts_one_of_the_apps_sessions(allauth_client, user):
+    meta = allauth_login(allauth_client, username="alice")
+    assert {"access_token", "refresh_token", "session_token"} <= set(meta)
+    assert meta["token_type"] == "Bearer"
+    assert_full_session_life(allauth_client, meta, "alice")
+
+
+def test_password_login_by_email_starts_one_of_the_apps_sessions(allauth_client, user):
+    meta = allauth_login(allauth_client, email="alice@example.com")
+    assert_full_session_life(allauth_client, meta, "alice")
+
+
+def test_a_wrong_password_starts_no_session(allauth_client, user):
+    response = call(
+        allauth_client, "post", "/auth/login", {"username": "alice", "password": "wrong-one"}
+    )
+    assert response.status_code == 400
+    assert "access_token" not in response.json().get("meta", {})
+
+
+def test_a_session_from_allauth_is_the_same_as_one_from_the_login_endpoint(allauth_client, user):
+    # The pair works on the app's side exactly like /api/auth/login's.
+    meta = allauth_login(allauth_client, username="alice")
+    response = allauth_client.get("/api/user/info", **bearer(meta["access_token"]))
+    assert response.status_code == 200
+    assert response.json()["username"] == "alice"
+    own = allauth_client.post(
+        "/api/auth/login",
+        {"username": "alice", "password": PASSWORD},
+        content_type="application/json",
+    ).json()
+    assert len(my_sessions(allauth_client, own["access_token"])) == 2
+
+
+def test_the_access_token_authenticates_allauths_account_endpoints(allauth_client, user):
+    meta = allauth_login(allauth_client, username="alice")
+    emails = call(allauth_client, "get", "/account/email", access=meta["access_token"])
+    assert emails.status_code == 200, emails.content
+    assert [e["email"] for e in emails.json()["data"]] == []  # made by create_user: no rows
+    added = call(
+        allauth_client,
+        "post",
+        "/account/email",
+        {"email": "alice2@example.com"},
+        access=meta["access_token"],
+    )
+    assert added.status_code == 200, added.content
+    assert [e["email"] for e in added.json()["data"]] == ["alice2@example.com"]
+    authenticators = call(
+        allauth_client, "get", "/account/authenticators", access=meta["access_token"]
+    )
+    assert authenticators.status_code == 200, authenticators.content
+    # Such a request is not a new sign-in: no new tokens, no new session token.
+    assert "access_token" not in authenticators.json().get("meta", {})
+    assert "session_token" not in added.json().get("meta", {})
+    assert len(my_sessions(allauth_client, meta["access_token"])) == 1
+
+
+def test_an_invalid_access_token_is_anonymous_to_allauth(allauth_client, user):
+    assert session_user(allauth_client, "not-a-token").status_code == 401
+    response = call(allauth_client, "get", "/account/email", access="not-a-token")
+    assert response.status_code == 401
+
+
+def test_allauths_logout_ends_the_apps_session(allauth_client, user):
+    meta = allauth_login(allauth_client, username="alice")
+    response = call(allauth_client, "delete", "/auth/session", access=meta["access_token"])
+    assert response.status_code == 401  # allauth's answer: now signed out
+    assert allauth_client.get("/api/user/info", **bearer(meta["access_token"])).status_code == 401
+    assert app_refresh(allauth_client, meta["refresh_token"]).status_code == 403
+    assert allauth_refresh(allauth_client, meta["refresh_token"]).status_code == 400
+    # The session token allauth handed out is spent too.
+    again = call(allauth_client, "get", "/auth/session", session_token=meta["session_token"])
+    assert again.status_code in (401, 410)
+
+
+def test_allauths_logout_by_session_token_ends_the_apps_session(allauth_client, user):
+    meta = allauth_login(allauth_client, username="alice")
+    response = call(allauth_client, "delete", "/auth/session", session_token=meta["session_token"])
+    assert response.status_code == 401
+    assert allauth_client.get("/api/user/info", **bearer(meta["access_token"])).status_code == 401
+
+
+@pytest.mark.parametrize("how", ["logout", "logout-all", "password", "admin"])
+def test_ending_the_session_on_the_apps_side_signs_the_client_out_of_allauth(
+    allauth_client, user, admin_client, how
+):
+    meta = allauth_login(allauth_client, username="alice")
+    access = meta["access_token"]
+    assert session_user(allauth_client, access).status_code == 200
+    if how == "logout":
+        response = allauth_client.post(
+            "/api/auth/logout", {}, content_type="application/json", **bearer(access)
+        )
+    elif how == "logout-all":
+        response = allauth_client.post(
+            "/api/auth/logout-all", {}, content_type="application/json", **bearer(access)
+        )
+    elif how == "password":
+        user.set_password("another-horse-battery-staple")
+        user.save()
+        response = None
+    else:
+        # The admin's End button on the user's page.
+        session_id = next(s["id"] for s in my_sessions(allauth_client, access) if s["current"])
+        ended = admin_client.post(f"/admin/accounts/user/{user.pk}/sessions/{session_id}/end/")
+        assert ended.status_code == 302
+        response = None
+    if response is not None:
+        assert response.status_code == 200, response.content
+    assert session_user(allauth_client, access).status_code == 401
+    assert call(allauth_client, "get", "/account/email", access=access).status_code == 401
+    by_token = call(allauth_client, "get", "/auth/session", session_token=meta["session_token"])
+    assert by_token.status_code == 410
+    assert allauth_refresh(allauth_client, meta["refresh_token"]).status_code == 400
+
+
+def test_a_refresh_inside_the_grace_window_gives_the_same_successor(allauth_client, user):
+    meta = allauth_login(allauth_client, username="alice")
+    first = allauth_refresh(allauth_client, meta["refresh_token"])
+    again = allauth_refresh(allauth_client, meta["refresh_token"])
+    assert first.status_code == again.status_code == 200
+    assert first.json()["data"]["refresh_token"] == again.json()["data"]["refresh_token"]
+
+
+def test_an_invalid_refresh_token_is_refused_as_allauth_refuses(allauth_client, db):
+    response = allauth_refresh(allauth_client, "garbage")
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+
+
+def test_a_store_outage_is_a_clear_503_never_a_500(allauth_client, user, redis_server, settings):
+    meta = allauth_login(allauth_client, username="alice")
+    # The store's Redis stops answering: a port nothing listens on.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    for response in (
+        allauth_refresh(allauth_client, meta["refresh_token"]),
+        session_user(allauth_client, meta["access_token"]),
+        call(allauth_client, "get", "/auth/session", session_token=meta["session_token"]),
+    ):
+        assert response.status_code == 503, response.content
+        assert response.json()["code"] == "store_unavailable"
+        assert response["Retry-After"]
+
+
+def test_the_cookie_transport_sets_the_apps_refresh_cookie(allauth_client, user):
+    response = call(
+        allauth_client,
+        "post",
+        "/auth/login",
+        {"username": "alice", "password": PASSWORD},
+        HTTP_X_TOKENS_TRANSPORT="cookie",
+    )
+    assert response.status_code == 200, response.content
+    meta = response.json()["meta"]
+    assert "access_token" in meta
+    assert "refresh_token" not in meta
+    cookie = response.cookies["refresh_token"]
+    assert cookie["httponly"]
+    assert cookie["path"] == "/api/auth/"
+    # The same flags as /api/auth/login with use_cookie.
+    own = Client().post(
+        "/api/auth/login",
+        {"username": "alice", "password": PASSWORD, "use_cookie": True},
+        content_type="application/json",
+    )
+    own_cookie = own.cookies["refresh_token"]
+    for flag in ("path", "secure", "httponly", "samesite", "domain"):
+        assert cookie[flag] == own_cookie[flag], flag
+    assert "csrftoken" in response.cookies
+    # The browser refreshes through /api/auth/refresh with the cookie and the CSRF header.
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies = allauth_client.cookies
+    csrf = response.cookies["csrftoken"].value
+    refreshed = browser.post(
+        "/api/auth/refresh", {}, content_type="application/json", HTTP_X_CSRFTOKEN=csrf
+    )
+    assert refreshed.status_code == 200, refreshed.content
+    assert "refresh_token" not in refreshed.json()
+    assert refreshed.cookies["refresh_token"].value != cookie.value
