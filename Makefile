@@ -35,10 +35,12 @@ run: install redis
 	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Vue app:  http://$(HOST):$(PORT)/vue/   (after a build: make vue)"
 	@echo "  Log in as '$(DEMO_USER)' with password '$(DEMO_PASSWORD)' (also a superuser for /admin/)."
-	@echo "  Access tokens live $(or $(ACCESS_TOKEN_SECONDS),3600) s. To watch a refresh before expiry,"
-	@echo "  run 'make run ACCESS_TOKEN_SECONDS=30' and keep an eye on the demo page's log."
+	@echo "  Access tokens live $(or $(ACCESS_TOKEN_SECONDS),3600) s."
+	@if [ "$(or $(ACCESS_TOKEN_SECONDS),3600)" -gt 30 ] 2>/dev/null; then \
+	  echo "  To watch a refresh before expiry, run 'make run ACCESS_TOKEN_SECONDS=30'"; \
+	  echo "  and keep an eye on the demo page's log."; fi
 	@echo
-	DEBUG=1 $(if $(ACCESS_TOKEN_SECONDS),ACCESS_TOKEN_SECONDS=$(ACCESS_TOKEN_SECONDS)) \
+	DEBUG=1 DEMO_USER=$(DEMO_USER) DEMO_PASSWORD=$(DEMO_PASSWORD) $(if $(ACCESS_TOKEN_SECONDS),ACCESS_TOKEN_SECONDS=$(ACCESS_TOKEN_SECONDS)) \
 	  $(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 lint: install

@@ -1,16 +1,30 @@
 """The site's URLs: the demo page at /, the Vue example at /vue/, the API under /api/, its schema
 and docs, the admin."""
 
+import os
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.generic import TemplateView
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+@ensure_csrf_cookie
+def demo_page(request: HttpRequest) -> HttpResponse:
+    """The demo page; it names the demo user when `make run` says who that is.
+
+    `make run` passes DEMO_USER and DEMO_PASSWORD to the server (the user it just made); a site
+    started otherwise shows no credentials. ensure_csrf_cookie: a reloaded page can refresh
+    through the cookie at once.
+    """
+    user, password = os.environ.get("DEMO_USER"), os.environ.get("DEMO_PASSWORD")
+    context = {"demo_credentials": (user, password) if user and password else None}
+    return render(request, "demo.html", context)
 
 
 @ensure_csrf_cookie
@@ -32,8 +46,7 @@ def vue_app(request: HttpRequest, path: str = "") -> HttpResponse | FileResponse
 
 
 urlpatterns = [
-    # The demo page; ensure_csrf_cookie so a reloaded page can refresh through the cookie at once.
-    path("", ensure_csrf_cookie(TemplateView.as_view(template_name="demo.html")), name="demo"),
+    path("", demo_page, name="demo"),
     re_path(r"^vue/(?P<path>.*)$", vue_app, name="vue"),
     path("admin/", admin.site.urls),
     path("api/", include("tokens.urls")),

@@ -300,3 +300,22 @@ def wait_until_the_refresh_cookie_is_gone(page: Page, context: BrowserContext) -
     while "refresh_token" in {c["name"] for c in context.cookies()}:
         assert time.monotonic() < deadline, "the refresh cookie was not deleted"
         page.wait_for_timeout(50)
+
+
+@pytest.mark.parametrize(("seconds", "hint_shown"), [("30", False), ("3600", True)])
+def test_the_hint_to_use_short_tokens_shows_only_where_it_would_shorten_them(
+    chromium, gunicorn_servers, alice, seconds, hint_shown
+):
+    server = gunicorn_servers(workers=1, ACCESS_TOKEN_SECONDS=seconds)
+    context = chromium.new_context(base_url=server.url)
+    try:
+        page = context.new_page()
+        log_in(page)
+        expect_signed_in(page)
+        hint = page.locator("#short-token-hint")
+        if hint_shown:
+            expect(hint).to_be_visible()
+        else:
+            expect(hint).to_be_hidden()
+    finally:
+        context.close()

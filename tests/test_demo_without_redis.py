@@ -74,11 +74,17 @@ def test_make_run_without_redis_serves_the_site_on_sqlite(tmp_path):
         )
         assert info.status_code == 200
         assert info.json()["username"] == "demo"
+        # The demo page's login form names the user `make run` made.
+        page = httpx.get(url, timeout=10).text
+        assert "<code>demo</code>" in page
+        assert "<code>demo-password-123</code>" in page
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()
     assert "REDIS_URL is not set" in output
+    # Hour-long tokens: the banner says how to watch a refresh (30-second tokens would not).
+    assert "make run ACCESS_TOKEN_SECONDS=30" in output
     with sqlite3.connect(database) as connection:
         (sessions,) = connection.execute("SELECT COUNT(*) FROM tokens_storedsession").fetchone()
         (cached,) = connection.execute("SELECT COUNT(*) FROM django_cache").fetchone()

@@ -1,5 +1,6 @@
 """The README's curl walk-through works exactly as written, against a real gunicorn server."""
 
+import json
 import re
 import subprocess
 
@@ -33,5 +34,9 @@ def test_readme_walkthrough_runs_as_written(gunicorn_server, django_user_model, 
     lines = result.stdout.splitlines()
     assert lines[0].startswith('{"id":') and '"username":"demo"' in lines[0]
     assert '"username":"demo"' in lines[1]
-    assert lines[2] == '{"detail":"Logged out."}'
-    assert lines[3] == "401"
+    # The session list: the one session, marked as the one asking.
+    sessions = json.loads(lines[2])
+    assert len(sessions) == 1
+    assert sessions[0]["current"] is True
+    assert lines[3] == '{"detail":"Logged out."}'
+    assert lines[4] == "401"

@@ -23,8 +23,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "wheel_site.users",
 ]
-# The README's line:
-INSTALLED_APPS += ["rest_framework", "drf_spectacular", "tokens"]
+# The README's lines:
+INSTALLED_APPS.insert(INSTALLED_APPS.index("django.contrib.auth"), "tokens")
+INSTALLED_APPS += ["rest_framework", "drf_spectacular"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

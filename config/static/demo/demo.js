@@ -35,6 +35,8 @@ function showLogin(message = "") {
 }
 
 async function showApp() {
+  // The hint to restart with 30-second tokens, only where that would shorten them.
+  $("short-token-hint").hidden = client.lifetime <= 30_000;
   show("app");
   if (!ticker) ticker = setInterval(tick, 100);
   tick();
