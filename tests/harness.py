@@ -14,6 +14,7 @@ from Django or from the app, and is not shipped in the wheel (pyproject ships on
   port. Usable as a context manager.
 - `Gunicorn`: the site (or any WSGI app) served by gunicorn on a free loopback port, in a
   process group of its own; waited for until a path answers over HTTP. A context manager too.
+- `Uvicorn`: an ASGI app (the site's `config.asgi`) served by uvicorn, one event loop, likewise.
 - `RedisSentinel` and `RedisCluster`: the two Redis topologies, built from `RedisServer`s (a
   primary, replicas and sentinels; primaries with a replica each), each in a directory of its
   own; a start that fails is tried once more on new ports (`_Topology`). Context managers too.
@@ -649,3 +650,72 @@ class RedisCluster(_Topology):
         """Empty every primary (their replicas follow)."""
         for server in self.primary_servers():
             server.flushall()
+
+
+class Uvicorn:
+    """An ASGI app served by uvicorn (one worker: one event loop) on a free loopback port.
+
+    Started at construction in a process group of its own, and counted as started once
+    `ready_path` answers HTTP, with any status, as `Gunicorn`. `env` is its whole environment
+    (the caller merges os.environ in, and sets DJANGO_SETTINGS_MODULE).
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        app: str = "config.asgi:application",
+        options: Sequence[str] = (),
+        ready_path: str = "/api/user/info",
+        ready_within: float = 30,
+        stderr: int | IO[bytes] | None = subprocess.DEVNULL,
+        cwd: Path = ROOT,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", app),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--no-access-log", "--lifespan", "off", "--timeout-graceful-shutdown", "2"),
+                *options,
+            ],
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            wait_until(
+                lambda: self._answers(ready_path),
+                "uvicorn",
+                timeout=ready_within,
+                process=self.process,
+                errors=(OSError, http.client.HTTPException),
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def _answers(self, path: str) -> None:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=1) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError:
+            pass  # an HTTP answer, whatever its status, is a server that has started
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM to its group, SIGKILL after 10 s)."""
+        stop_process(self.process, group=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
