@@ -291,6 +291,7 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # OIDC_SERVER_URL (the provider's issuer), OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: log in with an
 # OpenID Connect provider (allauth's openid_connect provider, id "oidc").

@@ -299,3 +299,167 @@ def test_the_cookie_transport_sets_the_apps_refresh_cookie(allauth_client, user)
     assert refreshed.status_code == 200, refreshed.content
     assert "refresh_token" not in refreshed.json()
     assert refreshed.cookies["refresh_token"].value != cookie.value
+
+
+# Sign-up with email verification by code, and password reset by code: the codes are read from
+# the emails Django's file backend writes, as the demo does with EMAIL_FILE_PATH.
+
+
+@pytest.fixture
+def mailbox(settings, tmp_path):
+    """Send the site's email to files in a fresh directory; return that directory."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    return tmp_path
+
+
+def last_code(mailbox: Any, to: str) -> str:
+    """Return the code in the newest email to `to` that the file backend wrote."""
+    import re
+
+    mails = sorted(mailbox.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    bodies = [p.read_text() for p in mails]
+    bodies = [b for b in bodies if f"To: {to}" in b]
+    assert bodies, f"no email to {to} in {mailbox}"
+    codes = re.findall(r"^\s*([A-Z0-9]{3,4}-?[A-Z0-9]{3,4})\s*$", bodies[-1], re.MULTILINE)
+    assert codes, bodies[-1]
+    return codes[-1]
+
+
+def test_sign_up_verifies_the_email_by_code_and_ends_in_a_session(allauth_client, mailbox):
+    signup = call(
+        allauth_client,
+        "post",
+        "/auth/signup",
+        {"email": "carol@example.com", "username": "carol", "password": "a-long-Pass-phrase-7"},
+    )
+    assert signup.status_code == 401, signup.content
+    body = signup.json()
+    pending = [f["id"] for f in body["data"]["flows"] if f.get("is_pending")]
+    assert pending == ["verify_email"]
+    assert "access_token" not in body["meta"]
+    flow = body["meta"]["session_token"]
+    wrong = call(
+        allauth_client, "post", "/auth/email/verify", {"key": "WRONG1"}, session_token=flow
+    )
+    assert wrong.status_code == 400
+    code = last_code(mailbox, "carol@example.com")
+    verified = call(allauth_client, "post", "/auth/email/verify", {"key": code}, session_token=flow)
+    assert verified.status_code == 200, verified.content
+    meta = verified.json()["meta"]
+    assert_full_session_life(allauth_client, meta, "carol")
+    # Carol now logs in with her email or her username, each time a new session.
+    again = allauth_login(
+        allauth_client, email="carol@example.com", password="a-long-Pass-phrase-7"
+    )
+    assert len(my_sessions(allauth_client, again["access_token"])) == 1
+
+
+def test_password_reset_by_code_ends_every_session_and_starts_a_new_one(
+    allauth_client, user, mailbox
+):
+    # alice has a verified email row, as a user who signed up would.
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=user, email="alice@example.com", verified=True, primary=True)
+    before = allauth_login(allauth_client, username="alice")
+    request = call(allauth_client, "post", "/auth/password/request", {"email": "alice@example.com"})
+    assert request.status_code == 401, request.content
+    flow = request.json()["meta"]["session_token"]
+    code = last_code(mailbox, "alice@example.com")
+    new_password = "another-Horse-battery-9"
+    reset = call(
+        allauth_client,
+        "post",
+        "/auth/password/reset",
+        {"key": code, "password": new_password},
+        session_token=flow,
+    )
+    assert reset.status_code == 200, reset.content
+    meta = reset.json()["meta"]
+    # The reset ended the session that knew the old password, on both sides.
+    assert session_user(allauth_client, before["access_token"]).status_code == 401
+    assert app_refresh(allauth_client, before["refresh_token"]).status_code == 403
+    assert len(my_sessions(allauth_client, meta["access_token"])) == 1
+    assert_full_session_life(allauth_client, meta, "alice")
+    allauth_login(allauth_client, username="alice", password=new_password)
+
+
+# Two-factor: TOTP with real codes (pyotp) and a recovery code.
+
+
+def test_totp_and_a_recovery_code_each_end_in_a_session(allauth_client, user):
+    import pyotp
+
+    meta = allauth_login(allauth_client, username="alice")
+    access = meta["access_token"]
+    # Set up TOTP with the access token alone: allauth reads the secret, the app scans it.
+    offer = call(allauth_client, "get", "/account/authenticators/totp", access=access)
+    assert offer.status_code == 404, offer.content
+    totp = pyotp.TOTP(offer.json()["meta"]["secret"])
+    # allauth asks for a fresh password first; it remembers that in the Django session the
+    # access token names, for the next request.
+    refused = call(
+        allauth_client, "post", "/account/authenticators/totp", {"code": totp.now()}, access=access
+    )
+    assert refused.status_code == 401
+    assert "reauthenticate" in [f["id"] for f in refused.json()["data"]["flows"]]
+    again = call(
+        allauth_client, "post", "/auth/reauthenticate", {"password": PASSWORD}, access=access
+    )
+    assert again.status_code == 200, again.content
+    assert "session_token" not in again.json().get("meta", {})
+    assert "access_token" not in again.json().get("meta", {})
+    activated = call(
+        allauth_client,
+        "post",
+        "/account/authenticators/totp",
+        {"code": totp.now()},
+        access=access,
+    )
+    assert activated.status_code == 200, activated.content
+    codes = call(allauth_client, "get", "/account/authenticators/recovery-codes", access=access)
+    assert codes.status_code == 200, codes.content
+    recovery = codes.json()["data"]["unused_codes"]
+    assert recovery
+
+    # A password alone no longer signs alice in: no session, the second factor is pending.
+    first = call(allauth_client, "post", "/auth/login", {"username": "alice", "password": PASSWORD})
+    assert first.status_code == 401, first.content
+    assert "access_token" not in first.json()["meta"]
+    assert [f["id"] for f in first.json()["data"]["flows"] if f.get("is_pending")] == [
+        "mfa_authenticate"
+    ]
+    flow = first.json()["meta"]["session_token"]
+    wrong = call(
+        allauth_client, "post", "/auth/2fa/authenticate", {"code": "000000"}, session_token=flow
+    )
+    assert wrong.status_code == 400
+    done = call(
+        allauth_client, "post", "/auth/2fa/authenticate", {"code": totp.now()}, session_token=flow
+    )
+    assert done.status_code == 200, done.content
+    assert_full_session_life(allauth_client, done.json()["meta"], "alice")
+
+    # A recovery code instead of the TOTP code.
+    second = call(
+        allauth_client, "post", "/auth/login", {"username": "alice", "password": PASSWORD}
+    )
+    assert second.status_code == 401, second.content
+    flow = second.json()["meta"]["session_token"]
+    done = call(
+        allauth_client,
+        "post",
+        "/auth/2fa/authenticate",
+        {"code": recovery[0]},
+        session_token=flow,
+    )
+    assert done.status_code == 200, done.content
+    assert_full_session_life(allauth_client, done.json()["meta"], "alice")
+    # A recovery code works once.
+    third = call(allauth_client, "post", "/auth/login", {"username": "alice", "password": PASSWORD})
+    flow = third.json()["meta"]["session_token"]
+    reused = call(
+        allauth_client, "post", "/auth/2fa/authenticate", {"code": recovery[0]}, session_token=flow
+    )
+    assert reused.status_code == 400

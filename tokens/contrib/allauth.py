@@ -67,6 +67,8 @@ LINKED_SESSION = "tokens.session"
 # On the request: RefreshCookieMiddleware is installed, and the pair whose cookie it sets.
 _MIDDLEWARE_ACTIVE = "_tokens_allauth_cookie_middleware"
 _COOKIE_PAIR = "_tokens_allauth_cookie_pair"
+# On the request: the meta of the session it started, if it started one.
+_ISSUED = "_tokens_allauth_issued"
 _KEY_SALT = "tokens.contrib.allauth.session-key"
 
 
@@ -131,6 +133,11 @@ class TokenStrategy(AbstractTokenStrategy):
         HttpOnly cookie instead), their lifetimes, and `session_token`: the flow's Django
         session, moved to the key the access token names.
         """
+        issued: dict[str, Any] | None = getattr(request, _ISSUED, None)
+        if issued is not None:
+            # allauth may build more than one response in a request that signs in (a password
+            # reset builds the login's, then its own); they all carry the one session started.
+            return dict(issued)
         cookie = request.headers.get(TRANSPORT_HEADER, "").strip().lower() == "cookie"
         if cookie and not getattr(request, _MIDDLEWARE_ACTIVE, False):
             raise ImproperlyConfigured(
@@ -152,7 +159,8 @@ class TokenStrategy(AbstractTokenStrategy):
             setattr(request, _COOKIE_PAIR, pair)
         payload = pair.as_response(include_refresh=not cookie)
         payload["session_token"] = session.session_key
-        return payload
+        setattr(request, _ISSUED, payload)
+        return dict(payload)
 
     def refresh_token(self, refresh_token: str) -> tuple[str, str] | None:
         """Rotate through `tokens.services.rotate()`; None for a token it refuses (allauth's 400).
