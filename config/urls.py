@@ -53,6 +53,8 @@ urlpatterns = [
     # RFC 8414 metadata at /.well-known/oauth-authorization-server.
     path("", include("tokens.authserver.urls")),
     path("api/user/", include("accounts.urls")),
+    # django-allauth headless: its app client at /_allauth/app/v1/ (docs/integrations.md).
+    path("_allauth/", include("allauth.headless.urls")),
     path("api/ninja/", include("accounts.ninja_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
