@@ -171,8 +171,8 @@ def test_a_flow_step_cannot_be_opened_without_its_flow(page):
         expect(page.locator("#login")).to_be_visible()
 
 
-def test_turn_on_totp_then_log_in_with_a_recovery_code_and_with_a_code(page, traffic, mailbox):
-    sign_up(page, mailbox, "erin")
+def turn_on_totp(page: Page) -> tuple[pyotp.TOTP, list[str]]:
+    """Turn TOTP on from the two-factor page; return the app's TOTP and the recovery codes."""
     page.click("#nav-security")
     expect(page.locator("#totp-status")).to_contain_text("Off")
     page.click("#totp-begin")
@@ -194,8 +194,14 @@ def test_turn_on_totp_then_log_in_with_a_recovery_code_and_with_a_code(page, tra
     expect(page.locator("#totp-status")).to_contain_text("On")
     codes = page.locator("#recovery-codes li")
     expect(codes).not_to_have_count(0)
-    recovery_code = codes.first.inner_text().strip()
-    total = codes.count()
+    return totp, [code.strip() for code in codes.all_inner_texts()]
+
+
+def test_turn_on_totp_then_log_in_with_a_recovery_code_and_with_a_code(page, traffic, mailbox):
+    sign_up(page, mailbox, "erin")
+    totp, recovery_codes = turn_on_totp(page)
+    recovery_code = recovery_codes[0]
+    total = len(recovery_codes)
 
     page.click("#logout")
     expect(page.locator("#login-message")).to_have_text("You have logged out.")
@@ -221,23 +227,58 @@ def test_turn_on_totp_then_log_in_with_a_recovery_code_and_with_a_code(page, tra
     expect_a_session_like_any_other(page, traffic)
 
 
-def test_reset_a_forgotten_password_with_the_emailed_code(page, traffic, mailbox, make_user):
+def test_reset_a_forgotten_password_with_the_emailed_code(
+    page, traffic, mailbox, make_user, chromium, site
+):
     make_user("carol")
-    log_in(page, "carol", password="forgotten")
-    expect(page.locator("#login-error")).to_have_text(WRONG_USERNAME_OR_PASSWORD)
-    page.click("#to-reset")
-    page.fill("#reset-email", "carol@example.com")
-    page.click("#reset-request-form button[type=submit]")
-    expect(page.locator("#reset-sent")).to_be_visible()
-    page.fill("#reset-code", code_from_mail(mailbox, "carol@example.com"))
-    page.fill("#reset-password", NEW_PASSWORD)
-    page.click("#reset-form button[type=submit]")
-    expect(page.locator("#login-message")).to_have_text(
-        "Your password has been changed. Log in with the new one."
-    )
+    other = chromium.new_context(base_url=site.url)
+    try:
+        laptop = other.new_page()
+        log_in(laptop, "carol")
+        expect_signed_in(laptop, "carol")
+
+        log_in(page, "carol", password="forgotten")
+        expect(page.locator("#login-error")).to_have_text(WRONG_USERNAME_OR_PASSWORD)
+        page.click("#to-reset")
+        page.fill("#reset-email", "carol@example.com")
+        page.click("#reset-request-form button[type=submit]")
+        expect(page.locator("#reset-sent")).to_be_visible()
+        page.fill("#reset-code", code_from_mail(mailbox, "carol@example.com"))
+        page.fill("#reset-password", NEW_PASSWORD)
+        page.click("#reset-form button[type=submit]")
+        # The demo site signs in after a reset (ACCOUNT_LOGIN_ON_PASSWORD_RESET).
+        expect_signed_in(page, "carol")
+        # The new password ended the sessions the old one had started.
+        laptop.click("#call-api")
+        test_vue.expect_login_page(laptop, "Your session has ended. Please log in again.")
+    finally:
+        other.close()
+    page.click("#logout")
     log_in(page, "carol", password=PASSWORD)
     expect(page.locator("#login-error")).to_have_text(WRONG_USERNAME_OR_PASSWORD)
     # By email this time: allauth takes either.
     log_in(page, "carol@example.com", password=NEW_PASSWORD)
     expect_signed_in(page, "carol")
     expect_a_session_like_any_other(page, traffic)
+
+
+def test_turn_totp_off_and_the_password_alone_signs_in_again(page, mailbox):
+    sign_up(page, mailbox, "frank")
+    turn_on_totp(page)
+    page.click("#totp-off")
+    expect(page.locator("#totp-status")).to_contain_text("Off")
+    expect(page.locator("#recovery-count")).to_have_count(0)
+    page.click("#logout")
+    expect(page.locator("#login")).to_be_visible()
+    log_in(page, "frank")
+    expect_signed_in(page, "frank")
+
+
+def test_a_sign_in_in_one_tab_signs_in_the_tab_on_the_login_page(page, context, mailbox):
+    waiting = context.new_page()
+    waiting.goto("/vue/login")
+    expect(waiting.locator("#login")).to_be_visible()
+    sign_up(page, mailbox, "gina")
+    # The client hands the session to the other tabs, whichever way it started.
+    expect_signed_in(waiting, "gina")
+    test_vue.call_twenty(waiting)
