@@ -29,7 +29,7 @@ def request_link(api: Any, email: str = "alice@example.com") -> Any:
 
 def mailed_token() -> str:
     """Return the token of the last link mailed (the page's `?token=`)."""
-    match = re.search(r"\?token=(\S+)", mail.outbox[-1].body)
+    match = re.search(r"\?token=(\S+)", str(mail.outbox[-1].body))
     assert match, mail.outbox[-1].body
     return unquote(match.group(1))
 
