@@ -203,3 +203,62 @@ def test_usable_keys_pass_the_check_and_sign(settings, api, user):
         "/api/auth/login", {"username": "alice", "password": PASSWORD}, format="json"
     )
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TOKEN_OBTAIN_SERIALIZER",
+        "TOKEN_REFRESH_SERIALIZER",
+        "TOKEN_VERIFY_SERIALIZER",
+        "TOKEN_BLACKLIST_SERIALIZER",
+        "SLIDING_TOKEN_OBTAIN_SERIALIZER",
+        "SLIDING_TOKEN_REFRESH_SERIALIZER",
+    ],
+)
+def test_a_simplejwt_serializer_setting_is_reported_as_ignored_with_what_to_use(settings, name):
+    from tokens.checks import check_simplejwt_settings
+
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, name: "myproject.serializers.MyTokenSerializer"}
+    found = [m for m in check_simplejwt_settings() if m.id == "tokens.W014"]
+    assert len(found) == 1
+    assert name in found[0].msg
+    assert "TOKENS['ACCESS_CLAIMS']" in str(found[0].hint)
+    # Left at simplejwt's default, it changes nothing: no warning.
+    settings.SIMPLE_JWT = {
+        **settings.SIMPLE_JWT,
+        name: f"rest_framework_simplejwt.serializers.{_DEFAULT_SERIALIZERS[name]}",
+    }
+    assert "tokens.W014" not in ids(check_simplejwt_settings())
+
+
+_DEFAULT_SERIALIZERS = {
+    "TOKEN_OBTAIN_SERIALIZER": "TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "TokenRefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "TokenVerifySerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "TokenBlacklistSerializer",
+    "SLIDING_TOKEN_OBTAIN_SERIALIZER": "TokenObtainSlidingSerializer",
+    "SLIDING_TOKEN_REFRESH_SERIALIZER": "TokenRefreshSlidingSerializer",
+}
+
+
+def test_asymmetric_signing_without_an_issuer_is_warned_about(settings):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tokens.checks import check_issuer
+
+    assert check_issuer() == []  # HS256: no other service verifies the tokens
+    private = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, **signing_settings(private)}
+    assert ids(check_issuer()) == {"tokens.W005"}
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ISSUER": "https://auth.example.com"}
+    assert check_issuer() == []

@@ -89,6 +89,8 @@ def jwks(api: Any, settings: Any, key: Any) -> Iterator[JWKSServer]:
     server = JWKSServer(api.get("/api/auth/jwks").json())
     settings.TOKENS_RESOURCE = {
         "JWKS_URL": server.url,
+        # The test client's origin: the site's tokens name it as their issuer.
+        "ISSUER": "http://testserver",
         "HTTP_TIMEOUT": HTTP_TIMEOUT,
         "LIVENESS": "store",
         "CACHE_ALIAS": settings.TOKENS.get("CACHE_ALIAS", "default"),

@@ -97,7 +97,32 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
         messages.extend(_redis_cache_alias())
     messages.extend(_throttle_cache())
     messages.extend(_csrf_cookie())
+    messages.extend(_access_claims())
     return messages
+
+
+def _access_claims() -> list[Error]:
+    """Refuse an `ACCESS_CLAIMS` that names no callable (what it returns is checked per token)."""
+    if not tokens_settings.ACCESS_CLAIMS:
+        return []
+    # Imported here: tokens.jwt reads simplejwt's settings, which read Django's when imported.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .jwt import claims_callable
+
+    try:
+        claims_callable()
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Name a function that takes the user and returns a dict of claims, such "
+                "as 'myproject.auth.access_claims' (docs/integrations.md, 'Custom claims in the "
+                "access token').",
+                id="tokens.E010",
+            )
+        ]
+    return []
 
 
 def _redis_cache_alias() -> list[Error]:
@@ -258,7 +283,7 @@ def check_replicated_writes(app_configs: Any = None, **kwargs: Any) -> list[Chec
     ]
 
 
-# --- simplejwt settings the app does not honour (tokens.W010-W013) -------------------------
+# --- simplejwt settings the app does not honour (tokens.W010-W014) -------------------------
 # Kept apart from the TOKENS checks above. Each warns only about a key the site itself sets in
 # SIMPLE_JWT to a value the app ignores; docs/settings.md lists every SIMPLE_JWT key it reads.
 
@@ -286,6 +311,25 @@ _IGNORED_SIMPLE_JWT: list[tuple[str, str, str]] = [
         "tokens.W013",
         "Every login sends Django's user_logged_in, on which django.contrib.auth updates "
         "last_login, as django.contrib.auth.login() does; UPDATE_LAST_LOGIN=False cannot stop it.",
+    ),
+    *(
+        (
+            name,
+            "tokens.W014",
+            "The app's login, refresh, logout and introspection endpoints use their own "
+            f"serializers; {name} is not read, and a custom serializer's get_token() claims "
+            "never reach a token. To put claims in the access token, set TOKENS['ACCESS_CLAIMS'] "
+            "to a callable(user) -> dict (docs/integrations.md, 'Custom claims in the access "
+            "token').",
+        )
+        for name in (
+            "TOKEN_OBTAIN_SERIALIZER",
+            "TOKEN_REFRESH_SERIALIZER",
+            "TOKEN_VERIFY_SERIALIZER",
+            "TOKEN_BLACKLIST_SERIALIZER",
+            "SLIDING_TOKEN_OBTAIN_SERIALIZER",
+            "SLIDING_TOKEN_REFRESH_SERIALIZER",
+        )
     ),
 ]
 
@@ -358,6 +402,32 @@ def check_signing_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_issuer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when tokens other services verify name an issuer that follows the request's Host.
+
+    With asymmetric signing and no `SIMPLE_JWT["ISSUER"]`, an access token's `iss` is the
+    origin its login or refresh came to (`tokens.jwt.access_issuer()`): behind a proxy that
+    does not pass the public host on, that is an internal address, and the services, which
+    require their issuer, refuse every token.
+    """
+    from .jwt import jwt_api_settings, signs_asymmetrically
+
+    if jwt_api_settings().ISSUER or not signs_asymmetrically():
+        return []
+    return [
+        Warning(
+            "Tokens are signed with a key pair but SIMPLE_JWT['ISSUER'] is not set: each access "
+            "token names as its issuer the origin its request came to, which behind a proxy may "
+            "be an internal address, and services refuse tokens of another issuer.",
+            hint="Set SIMPLE_JWT['ISSUER'] to the auth server's public origin, such as "
+            "'https://auth.example.com', and the same as TOKENS_RESOURCE['ISSUER'] on each "
+            "service (docs/sso.md, 'Issuer and audience').",
+            id="tokens.W005",
+        )
+    ]
 
 
 # --- The refresh cookie's path (tokens.W020) ------------------------------------------------

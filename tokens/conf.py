@@ -50,6 +50,11 @@ DEFAULTS: dict[str, Any] = {
     # retired keys, kept until their last tokens expire): PEM public keys, JWK dicts, or
     # {"key": ..., "kid": ..., "algorithm": ...}. See docs/sso.md.
     "VERIFYING_KEYS": (),
+    # Dotted path to a callable(user) -> dict whose items ride in every access token, read
+    # afresh from the user at login and at each refresh (roles, tenant ids). A claim the app
+    # owns (jti, exp, iat, iss, aud, sub, nbf, token_type, the user id claim, sid) is refused
+    # with tokens.jwt.ClaimConflict. None: no custom claims. See docs/integrations.md.
+    "ACCESS_CLAIMS": None,
     # How long clients may cache GET /api/auth/jwks (seconds).
     "JWKS_MAX_AGE": 300,
     # Redis channel on which a "session ended" event is published (docs/sso.md); None: none.

@@ -6,11 +6,16 @@ simplejwt freezes `lifetime` and its token backend at import time; these subclas
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import jwt
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from jwt.exceptions import ExpiredSignatureError, InvalidTokenError
 from rest_framework_simplejwt import settings as jwt_settings
@@ -247,9 +252,131 @@ def decode_either(
     return None
 
 
-def mint_access(user_id: Any, session_id: str) -> SessionAccessToken:
-    """Mint a fresh access token for a session."""
-    return _mint(SessionAccessToken, user_id, session_id)
+def mint_access(
+    user_id: Any,
+    session_id: str,
+    *,
+    claims: Mapping[str, Any] | None = None,
+    issuer: str | None = None,
+) -> SessionAccessToken:
+    """Mint a fresh access token for a session.
+
+    `claims` are the site's own (`access_claims()`, already checked against the app's);
+    `issuer` is the `iss` to write when `SIMPLE_JWT["ISSUER"]` does not set one
+    (`access_issuer()`).
+    """
+    token = _mint(SessionAccessToken, user_id, session_id, claims=claims)
+    if issuer is not None and not jwt_api_settings().ISSUER:
+        token.payload["iss"] = issuer
+    return token
+
+
+# --- The site's own claims in access tokens (TOKENS["ACCESS_CLAIMS"]) ----------------------
+
+# RFC 7519's registered claim names: the app sets or checks each of them (or leaves it out on
+# purpose, as `sub`, which introspection answers from the user id claim), so a site's claim
+# of that name would change what every service reads.
+REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+
+
+class ClaimConflict(ImproperlyConfigured):
+    """`TOKENS["ACCESS_CLAIMS"]` gave a claim the app owns, or something that is not claims."""
+
+
+def owned_claims() -> frozenset[str]:
+    """Return the claim names the app writes or reads itself: never a site's custom claim."""
+    api = jwt_api_settings()
+    return REGISTERED_CLAIMS | {
+        api.JTI_CLAIM,
+        api.TOKEN_TYPE_CLAIM,
+        api.USER_ID_CLAIM,
+        SESSION_ID_CLAIM,
+        PARENT_JTI_CLAIM,
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _import_claims(path: str) -> Callable[[Any], Any]:
+    # Keyed by the dotted path itself, so a changed setting imports its own callable.
+    try:
+        loaded = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f'TOKENS["ACCESS_CLAIMS"] = {path!r} cannot be imported: {exc}'
+        ) from exc
+    if not callable(loaded):
+        raise ImproperlyConfigured(f'TOKENS["ACCESS_CLAIMS"] = {path!r} is not callable.')
+    return cast("Callable[[Any], Any]", loaded)
+
+
+def claims_callable() -> Callable[[Any], Any] | None:
+    """Return the callable `TOKENS["ACCESS_CLAIMS"]` names, or None when it is not set."""
+    path = tokens_settings.ACCESS_CLAIMS
+    if not path:
+        return None
+    return _import_claims(str(path))
+
+
+def access_claims(user: Any) -> dict[str, Any]:
+    """Return the site's custom claims for `user`'s next access token, read from it now.
+
+    Raise `ClaimConflict` when the callable returns anything but a dict of string keys, or a
+    claim the app owns (`owned_claims()`): refused, never silently dropped or overridden.
+    """
+    func = claims_callable()
+    if func is None:
+        return {}
+    claims = func(user)
+    path = tokens_settings.ACCESS_CLAIMS
+    if not isinstance(claims, Mapping):
+        raise ClaimConflict(
+            f'TOKENS["ACCESS_CLAIMS"] ({path}) must return a dict of claims, '
+            f"not {type(claims).__name__}."
+        )
+    owned = owned_claims()
+    refused = sorted(repr(name) for name in claims if not isinstance(name, str) or name in owned)
+    if refused:
+        raise ClaimConflict(
+            f'TOKENS["ACCESS_CLAIMS"] ({path}) returned claims the app owns: '
+            f"{', '.join(refused)}. Rename them (the app's are {', '.join(sorted(owned))})."
+        )
+    return dict(claims)
+
+
+# --- The issuer (`iss`) --------------------------------------------------------------------
+
+
+def signs_asymmetrically() -> bool:
+    """Return whether the site signs with a key pair, whose tokens other services verify."""
+    return not str(jwt_api_settings().ALGORITHM).startswith("HS")
+
+
+def access_issuer(request: HttpRequest | None) -> str | None:
+    """Return the `iss` of an access token minted for this request, or None for none.
+
+    `SIMPLE_JWT["ISSUER"]` when set (simplejwt's backend writes it into every token). Otherwise,
+    with asymmetric signing, the origin the request came to (`https://auth.example.com`), as
+    the RFC 8414 metadata's `issuer` says; with HMAC signing, none (no other service verifies
+    those tokens). Asymmetric signing without `ISSUER` and without a request raises
+    `ImproperlyConfigured`: a token other services verify always names its issuer.
+    """
+    configured = jwt_api_settings().ISSUER
+    if configured:
+        return str(configured)
+    if not signs_asymmetrically():
+        return None
+    if request is None:
+        raise ImproperlyConfigured(
+            'Tokens signed with a key pair name their issuer: set SIMPLE_JWT["ISSUER"] (the '
+            "auth server's public origin), or mint them for a request (its origin is the "
+            "default)."
+        )
+    return site_origin(request)
+
+
+def site_origin(request: HttpRequest) -> str:
+    """Return the origin a request came to, `scheme://host[:port]` (Django's view of the Host)."""
+    return request.build_absolute_uri("/").rstrip("/")
 
 
 def mint_refresh(
@@ -291,6 +418,7 @@ def _mint(
     jti: str | None = None,
     issued_at: int | None = None,
     expires_at: int | None = None,
+    claims: Mapping[str, Any] | None = None,
 ) -> _Token:
     # simplejwt's Token() writes the type, exp, iat and jti claims, in that order, from the
     # current time and the class's lifetime; given ones replace them in place, so a re-minted
@@ -305,4 +433,10 @@ def _mint(
         token[api.JTI_CLAIM] = jti
     token[api.USER_ID_CLAIM] = user_id
     token[SESSION_ID_CLAIM] = session_id
+    # The site's claims come last and never replace one of the app's: access_claims() has
+    # refused those already, and the check here keeps a caller that skipped it honest.
+    for name, value in (claims or {}).items():
+        if name in token.payload:
+            raise ClaimConflict(f"A custom claim would replace the app's {name!r}.")
+        token.payload[name] = value
     return token

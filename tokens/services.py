@@ -37,6 +37,9 @@ from .jwt import (
     SessionAccessToken,
     SessionRefreshToken,
     SessionToken,
+    access_claims,
+    access_issuer,
+    claims_callable,
     decode,
     decode_either,
     jwt_api_settings,
@@ -134,6 +137,8 @@ def login(
     expires = min(issued + refresh_lifetime, issued + tokens_settings.max_age_seconds)
     session_id = new_session_id()
     claim = _user_claim(user)
+    # Read before the session exists: a refused custom claim or a missing issuer creates none.
+    extra, issuer = access_claims(user), access_issuer(request)
     refresh = mint_refresh(claim, session_id, jti=new_jti(), issued_at=issued, expires_at=expires)
     ip, agent = _client_meta(request)
     record = SessionRecord(
@@ -162,13 +167,19 @@ def login(
         sender=type(user), user=user, session_id=session_id, request=request
     )
     user_logged_in.send(sender=type(user), request=request, user=user)
-    return _pair(claim, session_id, refresh, expires, now)
+    return _pair(claim, session_id, refresh, expires, now, extra, issuer)
 
 
 def _pair(
-    claim: Any, session_id: str, refresh: SessionRefreshToken, expires: int, now: float
+    claim: Any,
+    session_id: str,
+    refresh: SessionRefreshToken,
+    expires: int,
+    now: float,
+    extra: dict[str, Any],
+    issuer: str | None,
 ) -> TokenPair:
-    access = mint_access(claim, session_id)
+    access = mint_access(claim, session_id, claims=extra, issuer=issuer)
     return TokenPair(
         access_token=str(access),
         refresh_token=str(refresh),
@@ -185,6 +196,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
     session) when the token cannot be used.
     """
     token = decode(raw_refresh, SessionRefreshToken)
+    issuer = access_issuer(request)
     parent = token.payload.get(PARENT_JTI_CLAIM, "")
     now = time.time()
     rotation = get_store().rotate(
@@ -206,7 +218,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
         raise SessionRevoked()
     if rotation.outcome == "expired":
         raise TokenExpired()
-    user_gone = _user_gone(token)
+    user_gone, extra = _user_state(token)
     if user_gone:
         # Deleted or deactivated without the signals that end sessions (raw SQL, a queryset
         # update): end the session the rotation just moved on, so it cannot come back if the
@@ -242,7 +254,7 @@ def rotate(raw_refresh: str, *, request: HttpRequest | None = None) -> TokenPair
             replays=rotation.replays,
             request=request,
         )
-    return _pair(claim, token.session_id, refresh, rotation.expires_at, now)
+    return _pair(claim, token.session_id, refresh, rotation.expires_at, now, extra, issuer)
 
 
 def _announce_reuse(token: SessionToken, presented_to: str, request: HttpRequest | None) -> None:
@@ -312,6 +324,22 @@ def _user_gone(token: SessionToken) -> str | None:
     if active is None:
         return "deleted"
     return None if active else "deactivated"
+
+
+def _user_state(token: SessionToken) -> tuple[str | None, dict[str, Any]]:
+    """Return (`_user_gone()`'s answer, the user's custom access claims) in one read of the user.
+
+    Without `TOKENS["ACCESS_CLAIMS"]` it reads the `is_active` column only, as before; with it,
+    the user is loaded once and gives both (the claims are read afresh at every refresh).
+    """
+    if claims_callable() is None:
+        return _user_gone(token), {}
+    user = token_user(token[jwt_api_settings().USER_ID_CLAIM])
+    if user is None:
+        return "deleted", {}
+    if not getattr(user, "is_active", True):
+        return "deactivated", {}
+    return None, access_claims(user)
 
 
 def user_is_active(claim: Any) -> bool | None:

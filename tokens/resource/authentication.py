@@ -14,7 +14,7 @@ from rest_framework.request import Request
 
 from ..errors import SessionRevoked, StoreUnavailable, TokenExpired, TokenInvalid
 from ..exceptions import AccessTokenError, ServiceUnavailable, TokensAPIException, access_error
-from .conf import resource_settings
+from .conf import expected_issuer, resource_settings
 from .jwks import KeysUnavailable, jwks_cache
 from .liveness import LivenessUnavailable, session_is_live
 
@@ -131,9 +131,9 @@ class ResourceTokenAuthentication(BaseAuthentication):
                 key,
                 algorithms=[key.algorithm_name],
                 audience=audience,
-                issuer=resource_settings.ISSUER,
+                issuer=expected_issuer(),
                 leeway=float(resource_settings.LEEWAY),
-                options={"require": ["exp", "iat"], "verify_aud": audience is not None},
+                options={"require": ["exp", "iat", "iss"], "verify_aud": audience is not None},
             )
         except ExpiredSignatureError as exc:
             raise access_error(TokenExpired()) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
@@ -19,9 +20,15 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_MIN_REFETCH_SECONDS": 1,
     # Timeout of every call to the auth server (JWKS, introspection), in seconds.
     "HTTP_TIMEOUT": 2.0,
-    # Expected `iss` and `aud` claims (None: not checked), and the leeway on exp/iat (seconds).
+    # The `iss` every token must carry: None is the origin of JWKS_URL
+    # ("https://auth.example.com" for "https://auth.example.com/api/auth/jwks"), which is the
+    # auth server's own default issuer (its origin); set it to SIMPLE_JWT["ISSUER"] when the
+    # auth server sets one, or when this service reaches it at another address.
     "ISSUER": None,
+    # The `aud` this service requires a token to carry (one of the auth server's
+    # SIMPLE_JWT["AUDIENCE"] entries); None: not checked.
     "AUDIENCE": None,
+    # The leeway on exp/iat (seconds).
     "LEEWAY": 0,
     # The auth server's SIMPLE_JWT claim names.
     "USER_ID_CLAIM": "user_id",
@@ -61,6 +68,15 @@ class ResourceSettings:
         if not value:
             raise ImproperlyConfigured(f'TOKENS_RESOURCE["{name}"] must be set.')
         return value
+
+
+def expected_issuer() -> str:
+    """Return the `iss` tokens must carry: `ISSUER`, else the origin of `JWKS_URL`."""
+    configured = resource_settings.ISSUER
+    if configured:
+        return str(configured)
+    parts = urlsplit(str(resource_settings.required("JWKS_URL")))
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 resource_settings = ResourceSettings()
