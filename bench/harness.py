@@ -104,9 +104,6 @@ def create_users(count: int) -> list[AbstractBaseUser]:
 
     model = get_user_model()
     model.objects.filter(username__startswith="bench-").delete()
-    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-
-    OutstandingToken._default_manager.all().delete()  # cascades to BlacklistedToken
     hashed = make_password(PASSWORD)
     model.objects.bulk_create(
         model(username=f"bench-{i}", email=f"bench-{i}@example.com", password=hashed)

@@ -35,12 +35,13 @@ if TYPE_CHECKING:
 
 LUA_DIR = ROOT / "bench" / "lua"
 
-# A typical browser user agent, 120 characters, recorded with every session of the memory test.
+# A typical browser user agent, 130 characters (issue 23's size), recorded with every session
+# of the memory test.
 USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.113"
 )
-assert len(USER_AGENT) == 120
+assert len(USER_AGENT) == 130, len(USER_AGENT)
 
 
 @dataclass(frozen=True)
@@ -94,29 +95,24 @@ class Scenario:
     """One wrk run: an endpoint of one implementation."""
 
     key: str  # the table row
-    impl: str  # "ours", "simplejwt" or "-" (neither: the bare view, the I/O floor)
+    impl: str  # "ours", "simplejwt" (the anchor's server) or "-" (this app's, no counterpart)
     script: str
     path: str
     env: tuple[tuple[str, str], ...] = ()
 
 
 SCENARIOS = [
-    Scenario("bare", "-", "bare.lua", "/bench/bare"),
+    # The floor: a bare DRF view, no authentication, in each project.
+    Scenario("bare", "ours", "bare.lua", "/bench/bare"),
+    Scenario("bare", "simplejwt", "bare.lua", "/api/ping"),
     # {user}: a bench user's id, filled in once the users exist.
     Scenario("io_floor", "-", "bare.lua", "/bench/refresh-io-floor/{user}"),
-    Scenario("get", "ours", "auth_get.lua", "/bench/ours/id", (("BENCH_TOKENS", "ours_access"),)),
+    # This app's GET that answers the id alone (no SQL); the anchor has no such view.
+    Scenario("get_id", "-", "auth_get.lua", "/bench/ours/id", (("BENCH_TOKENS", "ours_access"),)),
+    # The compared GET: `{id, username}`, the user's row read, in both projects.
+    Scenario("get", "ours", "auth_get.lua", "/bench/ours/user", (("BENCH_TOKENS", "ours_access"),)),
     Scenario(
-        "get", "simplejwt", "auth_get.lua", "/bench/simplejwt/id", (("BENCH_TOKENS", "sj_access"),)
-    ),
-    Scenario(
-        "get_user", "ours", "auth_get.lua", "/bench/ours/user", (("BENCH_TOKENS", "ours_access"),)
-    ),
-    Scenario(
-        "get_user",
-        "simplejwt",
-        "auth_get.lua",
-        "/bench/simplejwt/user",
-        (("BENCH_TOKENS", "sj_access"),),
+        "get", "simplejwt", "auth_get.lua", "/api/user/info", (("BENCH_TOKENS", "sj_access"),)
     ),
     Scenario(
         "refresh",
@@ -133,7 +129,7 @@ SCENARIOS = [
         "refresh",
         "simplejwt",
         "refresh_chain.lua",
-        "/bench/simplejwt/token/refresh",
+        "/api/auth/refresh",
         (
             ("BENCH_TOKENS", "sj_refresh"),
             ("BENCH_FIELD_IN", "refresh"),
@@ -142,11 +138,11 @@ SCENARIOS = [
     ),
     Scenario("login", "ours", "login.lua", "/api/auth/login", (("BENCH_BODIES", "logins"),)),
     Scenario(
-        "login", "simplejwt", "login.lua", "/bench/simplejwt/token", (("BENCH_BODIES", "logins"),)
+        "login", "simplejwt", "login.lua", "/api/auth/login", (("BENCH_BODIES", "sj_logins"),)
     ),
 ]
 
-# Rows measured once, with no simplejwt counterpart (the bare view, the I/O floor).
+# Rows of this app alone, with no counterpart in the anchor (the I/O floor, the id-only GET).
 SOLO_ROWS = {s.key for s in SCENARIOS if s.impl == "-"}
 
 
@@ -251,18 +247,19 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields) - idle) / CLOCK_TICKS, sum(fields) / CLOCK_TICKS
 
 
-def cpu_snapshot(master: int, redis_info: dict[str, Any], postgres: bool) -> dict[str, Any]:
+def cpu_snapshot(masters: set[int], redis_info: dict[str, Any], postgres: bool) -> dict[str, Any]:
     """Return CPU seconds so far: per gunicorn worker, per PostgreSQL process, Redis, machine.
 
-    Processes are kept by pid, so that one that exits between two snapshots (a PostgreSQL
-    backend replaced after CONN_MAX_AGE) drops out instead of counting negative. With SQLite
-    (`postgres` false) the database runs inside the workers, and the machine's PostgreSQL,
-    idle, is left out.
+    `masters` are the gunicorn masters (this app's and the anchor's): the workers of both
+    count, and the idle side adds next to nothing. Processes are kept by pid, so that one that
+    exits between two snapshots (a PostgreSQL backend replaced after CONN_MAX_AGE) drops out
+    instead of counting negative. With SQLite (`postgres` false) the database runs inside the
+    workers, and the machine's PostgreSQL, idle, is left out.
     """
     workers: dict[str, float] = {}
     database: dict[str, float] = {}
     for pid, name, parent, seconds in processes():
-        if parent == master:
+        if parent in masters:
             workers[pid] = seconds
         elif postgres and name == "postgres":
             database[pid] = seconds
@@ -304,6 +301,8 @@ def cpu_per_request(
 
 def child(args: argparse.Namespace) -> None:
     """Measure every scenario on one database; write the results as JSON to args.out."""
+    from bench.anchor import Anchor
+
     size = size_of(args)
     workdir = Path(tempfile.mkdtemp(prefix="tokens-bench-"))
     url = database_url(args.db[0], workdir)
@@ -323,11 +322,14 @@ def child(args: argparse.Namespace) -> None:
 
     redis_client = redis.Redis.from_url(args.redis_url)
     redis_client.flushall()
-    log(f"[{engine_name(url)}] migrating and creating {size.users} users")
+    log(f"[{engine_name(url)}] migrating and creating {size.users} users, here and in the anchor")
     call_command("migrate", verbosity=0, interactive=False)
     users = create_users(size.users)
     files = write_inputs(workdir, users, size)
     connections.close_all()
+    anchor = Anchor(url, workdir)
+    prepared = anchor.prep(size.users, size.connections, size.rounds, PASSWORD)
+    files.update({f"sj_{name}": Path(path) for name, path in prepared["files"].items()})
 
     results: dict[str, Any] = {
         "database": engine_name(url),
@@ -336,25 +338,26 @@ def child(args: argparse.Namespace) -> None:
         "size": asdict(size),
         "load_before": os.getloadavg()[0],
     }
-    sj_rows_before = simplejwt_rows()
-    connections.close_all()
+    sj_rows_before = prepared["rows"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     scenarios = [replace(s, path=s.path.format(user=users[0].pk)) for s in SCENARIOS]
     postgres = engine_name(url) == "PostgreSQL"
-    with gunicorn(env) as server:
-        base = server.url
-        log(f"[{engine_name(url)}] gunicorn (2 sync workers) at {base}")
+    with gunicorn(env) as ours, anchor.serve() as theirs:
+        log(f"[{engine_name(url)}] this app: gunicorn (2 sync workers) at {ours.url}")
+        servers = {"ours": ours, "-": ours, "simplejwt": theirs}
+        masters = {ours.pid, theirs.pid}
         if size.warmup:
             for scenario in scenarios:
                 if scenario.key == "refresh":
                     # Chains need tokens of their own (each round's are minted for it): the
                     # refresh runs are not warmed up.
                     continue
-                wrk(base, scenario, files, size.connections, size.warmup)
-                wait_idle(server.pid)
+                wrk(servers[scenario.impl].url, scenario, files, size.connections, size.warmup)
+                wait_idle(servers[scenario.impl].pid)
         for round_no in range(size.rounds):
             order = scenarios if round_no % 2 == 0 else swap_pairs(scenarios)
             for scenario in order:
+                server = servers[scenario.impl]
                 seconds = size.duration
                 if scenario.key == "login":
                     if round_no >= size.login_rounds:
@@ -363,10 +366,10 @@ def child(args: argparse.Namespace) -> None:
                 if scenario.key == "refresh":
                     files[scenario.env[0][1]] = files[f"{scenario.env[0][1]}_{round_no}"]
                 before = redis_snapshot(redis_client)
-                cpu_before = cpu_snapshot(server.pid, before["info"], postgres)
-                numbers = wrk(base, scenario, files, size.connections, seconds)
+                cpu_before = cpu_snapshot(masters, before["info"], postgres)
+                numbers = wrk(server.url, scenario, files, size.connections, seconds)
                 after = redis_snapshot(redis_client)
-                cpu_after = cpu_snapshot(server.pid, after["info"], postgres)
+                cpu_after = cpu_snapshot(masters, after["info"], postgres)
                 wait_idle(server.pid)
                 numbers.update(redis_per_request(before, after, numbers["requests"]))
                 numbers.update(cpu_per_request(cpu_before, cpu_after, numbers))
@@ -379,23 +382,26 @@ def child(args: argparse.Namespace) -> None:
                     f"{numbers['status_errors'] + numbers['socket_errors']}"
                 )
     results["load_after"] = os.getloadavg()[0]
-    sj_rows_after = simplejwt_rows()
     sj_rotations = sum(
         r["requests"] for r in results["runs"] if r["key"] == "refresh" and r["impl"] != "ours"
     )
     results["simplejwt_http"] = {
         "rotations": sj_rotations,
         "rows_before": sj_rows_before,
-        "rows_after": sj_rows_after,
+        "rows_after": anchor.rows(),
     }
     results["sql"] = count_sql(users)
+    for key, count in prepared["sql"].items():
+        results["sql"].setdefault(key, {})["simplejwt"] = count
+    results["anchor"] = {"dir": str(anchor.dir), "python": str(anchor.python)}
     if args.store == "database":
         results["rows"] = database_rows(size)
     if args.memory:
         results["memory"] = redis_memory(redis_client, size, RECOMMENDED_LISTPACK_VALUE)
         results["memory_default"] = redis_memory(redis_client, size, 64)
     if args.simplejwt_rotations:
-        results["simplejwt_rotations"] = simplejwt_rotations(users[0], args.simplejwt_rotations)
+        log(f"[simplejwt] {args.simplejwt_rotations:,} rotations through TokenRefreshSerializer")
+        results["simplejwt_rotations"] = anchor.rotations(args.simplejwt_rotations)
     redis_client.flushall()
     connections.close_all()
     Path(args.out).write_text(json.dumps(results))
@@ -414,9 +420,10 @@ def swap_pairs(scenarios: list[Scenario]) -> list[Scenario]:
 
 
 def write_inputs(workdir: Path, users: list[AbstractBaseUser], size: Size) -> dict[str, Path]:
-    """Mint the tokens and bodies the wrk scripts read, one a line; return their files."""
-    from rest_framework_simplejwt.tokens import RefreshToken
+    """Mint this app's tokens and bodies the wrk scripts read, one a line; return their files.
 
+    The anchor's come from its own process (bench/anchor_side.py), signed with its own key.
+    """
     from tokens import services
 
     def write(name: str, lines: list[str]) -> None:
@@ -425,11 +432,9 @@ def write_inputs(workdir: Path, users: list[AbstractBaseUser], size: Size) -> di
 
     files: dict[str, Path] = {}
     write("ours_access", [services.login(user).access_token for user in users])
-    write("sj_access", [str(RefreshToken.for_user(user).access_token) for user in users])
     for round_no in range(size.rounds):
         chains = users[: size.connections]
         write(f"ours_refresh_{round_no}", [services.login(u).refresh_token for u in chains])
-        write(f"sj_refresh_{round_no}", [str(RefreshToken.for_user(u)) for u in chains])
     # Logins spread over a few users, so no one user's session list grows long.
     write(
         "logins",
@@ -469,47 +474,33 @@ def redis_per_request(
     return {"redis_trips": trips / max(requests, 1), "redis_commands": commands}
 
 
-def simplejwt_rows() -> int:
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
-    return OutstandingToken._default_manager.count() + BlacklistedToken._default_manager.count()
-
-
 def count_sql(users: list[AbstractBaseUser]) -> dict[str, dict[str, int]]:
-    """Count the SQL statements (Django's query log) one request of each scenario runs."""
+    """Count the SQL statements (Django's query log) one request of each of this app's runs.
+
+    The anchor's counts come from its own process (bench/anchor_side.py).
+    """
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework_simplejwt.tokens import RefreshToken
 
     from tokens import services
 
     client = Client(HTTP_HOST="127.0.0.1")
     user = users[0]
     ours = services.login(user)
-    sj = RefreshToken.for_user(user)
     login_body = {"username": user.get_username(), "password": PASSWORD}
     requests = {
-        ("bare", "-"): ("get", "/bench/bare", None, None),
+        ("bare", "ours"): ("get", "/bench/bare", None, None),
         ("io_floor", "-"): ("get", f"/bench/refresh-io-floor/{user.pk}", None, None),
-        ("get", "ours"): ("get", "/bench/ours/id", ours.access_token, None),
-        ("get", "simplejwt"): ("get", "/bench/simplejwt/id", str(sj.access_token), None),
-        ("get_user", "ours"): ("get", "/bench/ours/user", ours.access_token, None),
-        ("get_user", "simplejwt"): ("get", "/bench/simplejwt/user", str(sj.access_token), None),
+        ("get_id", "-"): ("get", "/bench/ours/id", ours.access_token, None),
+        ("get", "ours"): ("get", "/bench/ours/user", ours.access_token, None),
         ("refresh", "ours"): (
             "post",
             "/api/auth/refresh",
             None,
             {"refresh_token": ours.refresh_token},
         ),
-        ("refresh", "simplejwt"): (
-            "post",
-            "/bench/simplejwt/token/refresh",
-            None,
-            {"refresh": str(sj)},
-        ),
         ("login", "ours"): ("post", "/api/auth/login", None, login_body),
-        ("login", "simplejwt"): ("post", "/bench/simplejwt/token", None, login_body),
     }
     counts: dict[str, dict[str, int]] = {}
     for (key, impl), (method, path, bearer, body) in requests.items():
@@ -593,7 +584,7 @@ def redis_memory(client: redis.Redis, size: Size, listpack_value: int) -> dict[s
     client.flushall()
     client.config_set("hash-max-listpack-value", listpack_value)
     store = get_store()
-    log(f"[memory] creating {size.sessions:,} sessions (one per user, 120-character user agent)")
+    log(f"[memory] creating {size.sessions:,} sessions (one per user, 130-character user agent)")
     base = used_memory(client)
     base_keys = client.dbsize()
     jtis = create_sessions(store, size.sessions)
@@ -632,28 +623,6 @@ def used_memory(client: redis.Redis) -> int:
     # Let lazy frees and the allocator's stats settle before reading them.
     client.execute_command("MEMORY", "PURGE")
     return int(client.info("memory")["used_memory"])
-
-
-def simplejwt_rotations(user: AbstractBaseUser, count: int) -> dict[str, Any]:
-    """Rotate one simplejwt refresh token `count` times through its own serializer; count rows."""
-    from rest_framework_simplejwt.serializers import TokenRefreshSerializer
-    from rest_framework_simplejwt.tokens import RefreshToken
-
-    before = simplejwt_rows()
-    raw = str(RefreshToken.for_user(user))
-    log(f"[simplejwt] {count:,} rotations through TokenRefreshSerializer")
-    started = time.perf_counter()
-    for _ in range(count):
-        serializer = TokenRefreshSerializer(data={"refresh": raw})
-        serializer.is_valid(raise_exception=True)
-        raw = serializer.validated_data["refresh"]
-    elapsed = time.perf_counter() - started
-    return {
-        "rotations": count,
-        "rows_before": before,
-        "rows_after": simplejwt_rows(),
-        "seconds": elapsed,
-    }
 
 
 def database_rows(size: Size) -> dict[str, Any]:

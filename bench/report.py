@@ -25,8 +25,8 @@ END_MARK = "<!-- bench:results:end -->"
 ROWS = {
     "bare": "bare DRF view, no auth (the floor)",
     "io_floor": "a refresh's I/O alone: one Redis command and the user check, no tokens",
-    "get": "authenticated GET, answers the user id",
-    "get_user": "authenticated GET, answers a user column",
+    "get_id": "authenticated GET, answers the user id alone (this app only)",
+    "get": "authenticated GET, answers `{id, username}` (the user's row read)",
     "refresh": "refresh (chains; simplejwt: rotation + blacklist)",
     "login": "login (PBKDF2, Django default)",
 }
@@ -57,6 +57,15 @@ def render(results: list[dict[str, Any]], command: str) -> str:
         f"Machine: {machine_line()}",
         "",
     ]
+    anchor = next((r["anchor"] for r in results if "anchor" in r), None)
+    if anchor:
+        lines += [
+            f"simplejwt: the anchor project `{anchor['dir']}`, served by its own gunicorn (2 sync "
+            "workers) from its own virtualenv, built from its requirements.txt "
+            f"(`{anchor['python']}`), on its own database on the same server; this app behind "
+            "the same two middleware (bench/settings.py).",
+            "",
+        ]
     from bench import topologies
 
     spread = [r for r in results if r.get("store") == "topologies"]
@@ -177,7 +186,6 @@ def render_cpu(result: dict[str, Any]) -> list[str]:
     if db == "PostgreSQL":
         parts.append(("cpu_database_us", "PostgreSQL"))
     parts.append(("cpu_wrk_us", "wrk"))
-    bare = median_of(runs, "bare", "-", "cpu_total_us")
     lines = [
         f"CPU per request ({title_of(result)}), in µs, by process: medians over the rounds; "
         '"all" is their sum, which the p50 ratios follow while the machine is busy'
@@ -192,6 +200,10 @@ def render_cpu(result: dict[str, Any]) -> list[str]:
         impls = ("-",) if key in SOLO_ROWS else ("ours", "simplejwt")
         for impl in impls:
             total = median_of(runs, key, impl, "cpu_total_us")
+            # Each project's own floor; this app's for its rows without a counterpart.
+            bare = median_of(
+                runs, "bare", "simplejwt" if impl == "simplejwt" else "ours", "cpu_total_us"
+            )
             label = title if impl == "-" else f"{title}: {IMPL_NAMES[impl]}"
             lines.append(
                 f"| {label} | "
@@ -231,7 +243,7 @@ def render_memory(memory: dict[str, Any], default: dict[str, Any] | None) -> lis
     return [
         "### Redis memory",
         "",
-        f"{memory['sessions']:,} live sessions, one per user, each with a 120-character user "
+        f"{memory['sessions']:,} live sessions, one per user, each with a 130-character user "
         "agent, created through the store; then rotated "
         f"{memory['rotations']:,} times, and {memory['rotations']:,} times more "
         "(`INFO memory` used_memory after `MEMORY PURGE`). Redis runs with "
@@ -287,22 +299,19 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
             continue
         refresh = ratio_of(runs, "refresh")
         row(
-            f"refresh >= 5x simplejwt + blacklist ({db})",
+            f"refresh >= 4x simplejwt + blacklist ({db})",
             f"{refresh:.2f}x",
-            refresh >= 5 if on_postgres else None,
+            refresh >= 4 if on_postgres else None,
             "(a target on PostgreSQL)",
         )
-        # Issue 17's median target: a refresh answers no slower than simplejwt's authenticated
-        # GET that answers the user id (its `JWTAuthentication`: decode one token, read one
-        # row), measured in the same run. It replaced "2x the bare view's", which a saturated
-        # 2-core machine cannot separate from the CPU every process spends on a request.
+        # Issue 23's median target: a refresh answers within 1.25x the anchor's authenticated
+        # GET (`JWTAuthentication`: decode one token, read one row), measured in the same run.
         p50 = median_of(runs, "refresh", "ours", "p50_us")
         sj_get = median_of(runs, "get", "simplejwt", "p50_us")
         row(
-            "refresh p50 <= simplejwt's authenticated GET p50 (same run), the GET that answers "
-            f"the user id through `JWTAuthentication` ({db})",
+            f"refresh p50 <= 1.25x simplejwt's authenticated GET p50 (same run) ({db})",
             f"{p50 / 1000:.2f} ms vs {sj_get / 1000:.2f} ms ({p50 / sj_get:.2f}x)",
-            p50 <= sj_get if on_postgres else None,
+            p50 <= 1.25 * sj_get if on_postgres else None,
             "(a target on PostgreSQL)",
         )
         # What no refresh that rotates in Redis and checks its user can go below: the same
@@ -327,12 +336,16 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
             "(for comparison)",
         )
         get = ratio_of(runs, "get")
-        row(f"authenticated GET >= 1.0x simplejwt ({db})", f"{get:.2f}x", get >= 1.0)
-        # A view that reads the user row pays simplejwt's query too, and the session check on
-        # top: shown for comparison, not a target (the issue's is the check's own cost).
         row(
-            f"authenticated GET that reads a user column, vs simplejwt ({db})",
-            f"{ratio_of(runs, 'get_user'):.2f}x",
+            f"authenticated GET (`{{id, username}}`) >= 1.2x simplejwt ({db})",
+            f"{get:.2f}x",
+            get >= 1.2 if on_postgres else None,
+            "(a target on PostgreSQL)",
+        )
+        bare = ratio_of(runs, "bare")
+        row(
+            f"bare DRF view, this app's project vs the anchor's ({db})",
+            f"{bare:.2f}x",
             None,
             "(for comparison)",
         )
@@ -346,10 +359,10 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
     if memory:
         per = bytes_per_session(memory, "after_second")
         row(
-            "<= 512 bytes of Redis memory per live session "
+            "<= 400 bytes of Redis memory per live session, 130-character user agent "
             f"(`hash-max-listpack-value {memory['listpack_value']}`)",
             f"{per:.0f} bytes",
-            per <= 512,
+            per <= 400,
         )
         growth = memory["after_second"] - memory["after_first"]
         keys = memory["after_second_keys"] - memory["after_first_keys"]
@@ -380,17 +393,9 @@ def database_store_targets(result: dict[str, Any], on_postgres: bool) -> list[st
     )
     ratio = ratio_of(runs, "get")
     row(
-        f"authenticated GET >= 0.9x simplejwt ({db})",
+        f"authenticated GET (`{{id, username}}`) >= 1.0x simplejwt ({db})",
         f"{ratio:.2f}x",
-        ratio >= 0.9 if on_postgres else None,
-    )
-    # No issue sets a target for a view that reads the user row: with this store it costs the
-    # session lookup and the user query, two round trips against simplejwt's one.
-    row(
-        f"authenticated GET that reads a user column, vs simplejwt ({db})",
-        f"{ratio_of(runs, 'get_user'):.2f}x",
-        None,
-        "(for comparison)",
+        ratio >= 1.0 if on_postgres else None,
     )
     rows = result["rows"]
     row(

@@ -1,11 +1,12 @@
-"""Bench settings: the site's own settings, plus simplejwt's views and blacklist app beside ours.
+"""Bench settings: the site's own settings, with what the comparison with the anchor needs.
 
-Both implementations are served by the same gunicorn workers, from the same database and with
-the same middleware, so the machine's noise cancels out in the ratios. What differs from the
-site's settings is said here:
+simplejwt + its blacklist app is measured as a project of its own (the anchor, bench/anchor.py),
+in its own virtualenv and gunicorn; these settings serve this app. What differs from the site's
+settings is said here:
 
-- simplejwt's `token_blacklist` app is installed and its refresh view rotates and blacklists
-  (`ROTATE_REFRESH_TOKENS`, `BLACKLIST_AFTER_ROTATION`): the baseline users compare us with.
+- The anchor's two middleware (SecurityMiddleware, CommonMiddleware), so that both projects do
+  the same work around a request; the API needs no other (it keeps no Django session, and its
+  cookie transport checks its own CSRF header).
 - The login throttles are raised out of the way: wrk logs in from one address, as one of a few
   users, many times a second (they still count, in Redis, on every login).
 - SQLite runs in WAL mode with IMMEDIATE transactions, as a site serving two workers from SQLite
@@ -19,26 +20,23 @@ import os
 import warnings
 
 from config.settings import *  # noqa: F403
-from config.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK, SIMPLE_JWT, TOKENS
+from config.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK, TOKENS
 
 # BENCH_STORE=database measures the database store (bench/run.py --db-store); Redis otherwise.
 if os.environ.get("BENCH_STORE") == "database":
     TOKENS = {**TOKENS, "STORE": "tokens.stores.db.DatabaseStore"}
 
-INSTALLED_APPS = [
-    *INSTALLED_APPS,
-    "rest_framework_simplejwt",
-    "rest_framework_simplejwt.token_blacklist",
+# The bench serves the API, not the site's sign-up flows: allauth, which requires its own
+# middleware, stays out (bench/urls.py mounts only the API).
+INSTALLED_APPS = [app for app in INSTALLED_APPS if not app.startswith("allauth")]
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # the anchor's
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
 ]
 ROOT_URLCONF = "bench.urls"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-
-SIMPLE_JWT = {
-    **SIMPLE_JWT,
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
-}
 
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

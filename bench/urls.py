@@ -1,10 +1,12 @@
-"""The site's URLs, plus the bench views and simplejwt's own views under /bench/simplejwt/."""
+"""The bench's URLs: its own views, and the API it measures (not the site's pages and flows).
 
-from django.urls import path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+simplejwt's endpoints are the anchor's, in its own project (bench/anchor.py).
+"""
 
-from config.urls import handler400, handler404, handler500
-from config.urls import urlpatterns as site_urlpatterns
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
 
 from . import views
 
@@ -13,11 +15,19 @@ urlpatterns = [
     path("bench/refresh-io-floor/<int:user_id>", views.RefreshIOFloorView.as_view()),
     path("bench/ours/id", views.OursIdView.as_view()),
     path("bench/ours/user", views.OursUserView.as_view()),
-    path("bench/simplejwt/id", views.SimpleJWTIdView.as_view()),
-    path("bench/simplejwt/user", views.SimpleJWTUserView.as_view()),
-    path("bench/simplejwt/token", TokenObtainPairView.as_view()),
-    path("bench/simplejwt/token/refresh", TokenRefreshView.as_view()),
-    *site_urlpatterns,
+    path("api/", include("tokens.urls")),
 ]
 
-__all__ = ["handler400", "handler404", "handler500", "urlpatterns"]
+
+def json_not_found(request: HttpRequest, exception: Any = None) -> JsonResponse:
+    """Answer an unknown URL in the API's error shape (a bench run counts it as an error)."""
+    return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    """Answer an unhandled error in the API's error shape."""
+    return JsonResponse({"code": "server_error", "detail": "Internal server error."}, status=500)
+
+
+handler404 = json_not_found
+handler500 = json_server_error

@@ -1,9 +1,9 @@
-"""The comparable endpoints: a bare view (the floor), a refresh's I/O alone, and one
-authenticated GET per implementation.
+"""This app's bench endpoints: a bare view (the floor), a refresh's I/O alone, and the
+authenticated GETs.
 
-Both authenticated views answer `{"id": request.user.id}`; they differ only in their
-authentication class. The `/user` variants also read a column of the user row (`username`), for a
-view that needs more of the user than its id.
+`OursUserView` has the shape of the anchor's `GET /api/user/info` (`{id, username}`, behind
+simplejwt's `JWTAuthentication` there, this app's `SessionJWTAuthentication` here); `OursIdView`
+answers the id alone, which this app serves without reading the user row.
 """
 
 import time
@@ -13,7 +13,6 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from tokens import services
 from tokens.authentication import SessionJWTAuthentication
@@ -56,20 +55,8 @@ class OursIdView(APIView):
         return Response({"id": request.user.id})
 
 
-class SimpleJWTIdView(OursIdView):
-    """simplejwt: verify the access token, load the user row, answer the user id."""
-
-    authentication_classes = [JWTAuthentication]
-
-
 class OursUserView(OursIdView):
     """As OursIdView, but the answer needs a column of the user row."""
 
     def get(self, request: Request) -> Response:
         return Response({"id": request.user.id, "username": request.user.username})
-
-
-class SimpleJWTUserView(OursUserView):
-    """As SimpleJWTIdView, but the answer needs a column of the user row."""
-
-    authentication_classes = [JWTAuthentication]
