@@ -719,3 +719,69 @@ class Uvicorn:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class OIDCProvider:
+    """A real OpenID Connect provider (tests/oidc_provider: django-oauth-toolkit) in gunicorn.
+
+    Its database, its signing key, its one user and its one confidential client are made at
+    construction, in `directory`; `issuer` is what its discovery document and id tokens say
+    (`http://127.0.0.1:PORT/o`). A context manager, like the servers above.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        username: str,
+        password: str,
+        email: str,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        rsa_private_key: str,
+    ) -> None:
+        self.username, self.password, self.email = username, password, email
+        self.client_id, self.client_secret, self.redirect_uri = (
+            client_id,
+            client_secret,
+            redirect_uri,
+        )
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.oidc_provider.settings",
+            "OIDC_PROVIDER_DB": str(Path(directory) / "provider.sqlite3"),
+            "OIDC_PROVIDER_KEY": rsa_private_key,
+            "OIDC_PROVIDER_USER": username,
+            "OIDC_PROVIDER_PASSWORD": password,
+            "OIDC_PROVIDER_EMAIL": email,
+            "OIDC_PROVIDER_CLIENT_ID": client_id,
+            "OIDC_PROVIDER_CLIENT_SECRET": client_secret,
+            "OIDC_PROVIDER_REDIRECT_URI": redirect_uri,
+        }
+        subprocess.run(
+            [sys.executable, "-m", "tests.oidc_provider.bootstrap"], cwd=ROOT, env=env, check=True
+        )
+        self.server = Gunicorn(
+            env,
+            workers=2,
+            app="tests.oidc_provider.wsgi:application",
+            ready_path="/o/.well-known/openid-configuration",
+        )
+        self.url = self.server.url
+        self.issuer = f"{self.url}/o"
+
+    def stop(self) -> None:
+        """Stop its gunicorn."""
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,9 @@
+"""The provider's URLs: django-oauth-toolkit under /o/, Django's login page for its users."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+]
