@@ -135,6 +135,20 @@ REST_FRAMEWORK = {
     },
 }
 
+
+class CacheTableRouter:
+    """Send Django's database cache (its `django_cache` models) to one database alias."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def db_for_read(self, model: type, **hints: object) -> str | None:
+        """Return the alias for the cache's models, no opinion on any other."""
+        return self.alias if model._meta.app_label == "django_cache" else None  # type: ignore[attr-defined]
+
+    db_for_write = db_for_read
+
+
 # TEST_THROTTLE_CACHE=database: the throttles count in Django's database cache (its table made
 # by `createcachetable`) instead of the Redis cache, as a site without Redis would.
 if os.environ.get("TEST_THROTTLE_CACHE") == "database":
@@ -143,10 +157,15 @@ if os.environ.get("TEST_THROTTLE_CACHE") == "database":
         "throttles": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "tokens_throttle_cache",
-            "OPTIONS": {"MAX_ENTRIES": 100000},
+            # The demo's database cache: Django's default MAX_ENTRIES (300), culling and all.
         },
     }
     TOKENS["THROTTLE_CACHE_ALIAS"] = "throttles"
+
+    # TEST_THROTTLE_CACHE_DATABASE=postgres: that table is on the `postgres` alias (the server
+    # TOKENS_TEST_POSTGRES names), as on a site whose database is PostgreSQL.
+    if os.environ.get("TEST_THROTTLE_CACHE_DATABASE"):
+        DATABASE_ROUTERS = [CacheTableRouter(os.environ["TEST_THROTTLE_CACHE_DATABASE"])]
 
 # TEST_SITE_DRF_DEFAULTS=1: a site whose REST_FRAMEWORK sets the policies its own views want
 # (DRF's standard throttles at 1 a minute, versioning, no metadata class): the app's endpoints

@@ -15,12 +15,23 @@ Rates are DRF's: `REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]` under the scopes
 `tokens_login_address` and `tokens_login_username`, read on every request. A scope the site does
 not name uses `DEFAULT_RATES`; a rate of None turns it off.
 
-Counts live in the Django cache `TOKENS["THROTTLE_CACHE_ALIAS"]` (default: `CACHE_ALIAS`),
-through the cache API every backend has (Redis, Memcached, the database cache), so every worker
-shares one budget. Each username's windows are fixed (offset per username, so that budgets do
-not all reset at the same second), and `Retry-After` says when the current one ends. A cache
-that fails in any way answers 503 `store_unavailable` (logged once, at ERROR, with its cause),
-never a 500 and never an uncounted attempt.
+Counts live in the Django cache `TOKENS["THROTTLE_CACHE_ALIAS"]` (default: `CACHE_ALIAS`), so
+every worker shares one budget: one counter per (scope, value, window), incremented atomically
+and expiring when its window ends. So the state grows with the addresses and usernames seen in a
+window, never with the attempts, and the count is exact however many workers race:
+
+- a django-redis cache: one Lua script (INCR, and EXPIRE when it made the key), one round trip;
+- Django's database cache: the counter's row in the cache's own table, updated under its row
+  lock (PostgreSQL) or the database's write lock (SQLite), never through the cache's `incr`
+  (a read then a write, which loses counts) and never culled by it;
+- any other cache (Django's Redis cache, Memcached, the local-memory cache): `add()` then
+  `incr()`, which those backends do atomically.
+
+Each username's windows are fixed (offset per username, so that budgets do not all reset at the
+same second), and `Retry-After` says when the current one ends. An attempt the address budget
+refuses is not counted against the username (it checks no password). A cache that fails in any
+way answers 503 `store_unavailable` (logged once, at ERROR, with its cause), never a 500 and
+never an uncounted attempt.
 """
 
 from __future__ import annotations
@@ -29,10 +40,18 @@ import hashlib
 import logging
 import math
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import BaseCache, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import DateTimeField
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache as DjangoRedisCache
+from redis.commands.core import Script
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -45,6 +64,7 @@ from .serializers import UsernameField, login_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +77,19 @@ DEFAULT_RATES: dict[str, str | None] = {
 ADDRESS_SCOPE = "tokens_login_address"
 USERNAME_SCOPE = "tokens_login_username"
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# How many numbers past the suggested one an attempt tries before calling the cache broken.
-MAX_PROBES = 64
+# How many times an attempt retries a counter that vanished or was made by another worker at
+# the same moment, before calling the cache broken.
+MAX_TRIES = 3
+
+# Count one attempt: INCR makes the key at 1 if it is missing; only the attempt that made it
+# sets its expiry (relative, so that Redis' clock and ours need not agree), in the same step,
+# so no key is ever left without one.
+INCREMENT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_increment_script: Script | None = None
 
 
 def rate(scope: str) -> tuple[int, int] | None:
@@ -71,9 +102,14 @@ def rate(scope: str) -> tuple[int, int] | None:
     return int(count), _PERIODS[period[0]]
 
 
+def throttle_cache_alias() -> str:
+    """Return the alias of the cache the budgets are counted in."""
+    return tokens_settings.THROTTLE_CACHE_ALIAS or tokens_settings.CACHE_ALIAS
+
+
 def throttle_cache() -> BaseCache:
     """Return the cache the budgets are counted in."""
-    return caches[tokens_settings.THROTTLE_CACHE_ALIAS or tokens_settings.CACHE_ALIAS]
+    return caches[throttle_cache_alias()]
 
 
 def spend(scope: str, value: str) -> float | None:
@@ -86,57 +122,132 @@ def spend(scope: str, value: str) -> float | None:
     if limits is None:
         return None
     limit, period = limits
-    ident = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    # 128 bits of the hash name the value: no username is written, and a collision (two values
+    # sharing a budget) is out of reach.
+    ident = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     now = time.time()
     offset = int(ident[:8], 16) % period
     window = int((now + offset) // period)
     remaining = (window + 1) * period - offset - now
+    # Keys name their window, so a late expiry never carries a count into the next one; the
+    # expiry only reclaims the key, a second after the window ends.
     key = f"tokens:throttle:{scope}:{ident}:{window}"
-    # Keys name their window, so a late expiry never carries a count into the next one.
     timeout = math.ceil(remaining) + 1
-    cache = throttle_cache()
     try:
-        count = _count(cache, key, timeout)
-        # The count is only a hint: the attempt is admitted by taking the slot of that number
-        # with add(), which every backend does atomically (SET NX, INSERT on a unique key). On a
-        # backend whose incr() is a get-then-set (the database cache), two workers may read the
-        # same count; the one whose add() fails takes the next slot. So no backend lets more
-        # than `limit` attempts through a window.
-        for _probe in range(MAX_PROBES):
-            if count > limit:
-                break
-            if cache.add(f"{key}:{count}", 1, timeout):
-                return None
-            count += 1
-        else:
-            # More refusals than workers could ever race: the cache is failing silently (the
-            # database cache's add() turns a database error into False).
-            refused = StoreUnavailable("The throttle cache refuses to add keys.")
-            _log_unavailable(refused)
-            raise refused
-    except StoreUnavailable:
+        count = increment(key, timeout)
+    except StoreUnavailable as exc:
+        _log_unavailable(exc)
         raise
     except Exception as exc:  # any backend's own error: this cache cannot count
         _log_unavailable(exc)
         raise StoreUnavailable(f"The throttle cache failed: {_describe(exc)}") from exc
+    if count <= limit:
+        return None
     return max(remaining, 1.0)
 
 
-def _count(cache: BaseCache, key: str, timeout: int) -> int:
-    for _attempt in range(2):
+def increment(key: str, timeout: int) -> int:
+    """Add one to the counter `key` of the throttle cache and return its new value.
+
+    A missing counter starts at 1 and expires `timeout` seconds later. Every worker sees every
+    increment: no two attempts ever get the same number.
+    """
+    alias = throttle_cache_alias()
+    cache = caches[alias]
+    if isinstance(cache, DjangoRedisCache):
+        return _increment_in_redis(alias, cache, key, timeout)
+    if isinstance(cache, DatabaseCache):
+        return _increment_in_database(cache, key, timeout)
+    return _increment_through_cache_api(cache, key, timeout)
+
+
+def _increment_in_redis(alias: str, cache: BaseCache, key: str, timeout: int) -> int:
+    global _increment_script
+    client = get_redis_connection(alias)
+    if _increment_script is None:
+        _increment_script = client.register_script(INCREMENT_LUA)
+    # The cache's own key function and prefix, as its add() and incr() would name the key.
+    count = _increment_script(keys=[cache.make_key(key)], args=[timeout], client=client)
+    return int(count)
+
+
+def _increment_in_database(cache: DatabaseCache, key: str, timeout: int) -> int:
+    # The cache's incr() is a get() then a set(), in two transactions: two workers read the
+    # same count and one increment is lost; and its set() culls live rows once the table is
+    # past MAX_ENTRIES. So the counter's row is written here, in the cache's own table (its
+    # `_meta`), in one transaction that holds the row before reading it. Its value is the
+    # count as text (not the cache's pickle): nothing reads it through the cache.
+    model = cache.cache_model_class
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    table = connection.ops.quote_name(model._meta.db_table)
+    cache_key = cache.make_key(key)
+    for _attempt in range(MAX_TRIES):
+        try:
+            with transaction.atomic(using=alias), connection.cursor() as cursor:
+                # An UPDATE first: it takes the row's lock on PostgreSQL, and the write lock at
+                # once on SQLite (a read that later writes would fail with "database is
+                # locked" rather than wait), so no other worker reads the count until we commit.
+                cursor.execute(
+                    f"UPDATE {table} SET expires = expires WHERE cache_key = %s",  # noqa: S608
+                    [cache_key],
+                )
+                if cursor.rowcount:
+                    cursor.execute(
+                        f"SELECT value FROM {table} WHERE cache_key = %s",  # noqa: S608
+                        [cache_key],
+                    )
+                    count = int(cursor.fetchone()[0]) + 1
+                    cursor.execute(
+                        f"UPDATE {table} SET value = %s WHERE cache_key = %s",  # noqa: S608
+                        [str(count), cache_key],
+                    )
+                    return count
+                expires = _expiry(time.time() + timeout, connection)
+                cursor.execute(
+                    f"INSERT INTO {table} (cache_key, value, expires) VALUES (%s, %s, %s)",  # noqa: S608
+                    [cache_key, "1", expires],
+                )
+        except IntegrityError:
+            continue  # another worker made the row first (PostgreSQL): count on it
+        # A new row, at most one per value and window: this is when rows whose window has
+        # ended go, so the table holds the values of about one window (as the cache's own
+        # culling deletes expired rows first, whatever else shares the table).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE expires < %s",  # noqa: S608
+                [_expiry(time.time(), connection)],
+            )
+        return 1
+    raise StoreUnavailable("The throttle cache's table refuses the counter's row.")
+
+
+def _expiry(timestamp: float, connection: BaseDatabaseWrapper) -> Any:
+    # The cache's own `expires`: aware in UTC with USE_TZ, naive local time without, adapted
+    # for this database as a DateTimeField adapts it (the documented Field API).
+    moment = datetime.fromtimestamp(timestamp, tz=UTC if settings.USE_TZ else None)
+    return DateTimeField().get_db_prep_value(moment, connection)
+
+
+def _increment_through_cache_api(cache: BaseCache, key: str, timeout: int) -> int:
+    # Django's Redis cache (INCR), Memcached (incr) and the local-memory cache (under its lock)
+    # all increment atomically; add() makes the counter with its expiry.
+    for _attempt in range(MAX_TRIES):
         cache.add(key, 0, timeout)
         try:
             count = cache.incr(key)
-        except ValueError:  # the key expired (or was culled) between add() and incr()
+        except ValueError:  # the key expired (or was evicted) between add() and incr()
             continue
-        if isinstance(count, int):
-            return count
-        break
-    # A cache that forgets at once (DummyCache) or swallows its errors (django-redis'
-    # IGNORE_EXCEPTIONS) cannot keep a budget: refuse rather than let every guess through.
-    exc = StoreUnavailable("The throttle cache does not keep counts.")
-    _log_unavailable(exc)
-    raise exc
+        if not isinstance(count, int):
+            break
+        if count == 1:
+            # Django's Redis cache checks that the key exists, then INCRs: a key that expired
+            # in between is made anew without an expiry. The attempt that counts 1 sets it.
+            cache.touch(key, timeout)
+        return count
+    # A cache that forgets at once (DummyCache) or swallows its errors cannot keep a budget:
+    # refuse rather than let every guess through.
+    raise StoreUnavailable("The throttle cache does not keep counts.")
 
 
 def _describe(exc: BaseException) -> str:
@@ -181,6 +292,9 @@ def check_password_budget(user: AbstractBaseUser) -> None:
 
 # --- The DRF throttles of the login and token endpoints ----------------------------------------
 
+# Set on a request that a budget has refused.
+_REFUSED = "_tokens_password_attempt_refused"
+
 
 class PasswordAttemptThrottle(BaseThrottle):
     """Base class: count requests that carry a password against `scope`'s budget of `value()`."""
@@ -196,10 +310,17 @@ class PasswordAttemptThrottle(BaseThrottle):
         data = _data(request)
         if "password" not in data:
             return True
+        if getattr(request, _REFUSED, False):
+            # DRF asks every throttle, even after one refused. A refused attempt checks no
+            # password, so it spends no other budget: an attacker's address past its budget
+            # neither locks out the usernames it names nor leaves a counter for each of them.
+            return True
         value = self.value(request)
         if value is None:
             return True
         self.wait_seconds = spend(self.scope, value)
+        if self.wait_seconds is not None:
+            setattr(request, _REFUSED, True)
         return self.wait_seconds is None
 
     def wait(self) -> float | None:
