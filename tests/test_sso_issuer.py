@@ -181,3 +181,14 @@ def test_the_site_refuses_a_token_of_another_audience_once_its_audiences_are_set
     assert site_accepts(api, own)
     assert not site_accepts(api, resigned(own, key, aud="payroll"))
     assert not site_accepts(api, resigned(own, key, aud=None))
+
+
+def test_introspection_names_the_token_s_issuer(api: Any, user: Any, key: Any) -> None:
+    from tests.test_sso import basic, introspect
+    from tokens.authserver import clients
+
+    client, secret = clients.create_client("billing")
+    body = login(api)
+    answer = introspect(api, {"token": body["access_token"]}, **basic(client.name, secret)).json()
+    assert answer["active"] is True
+    assert answer["iss"] == "http://testserver"

@@ -53,7 +53,8 @@ def _describe(token: SessionToken) -> dict[str, Any]:
         "token_type": f"{token.token_type}_token",
         "jti": token.jti,
     }
-    issuer = jwt_api_settings().ISSUER
+    # The token's own: with a key pair and no ISSUER, the origin its request came to.
+    issuer = token.payload.get("iss") or jwt_api_settings().ISSUER
     if issuer:
         answer["iss"] = issuer
     return answer
