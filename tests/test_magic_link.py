@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from django.core import mail
+from django.db import connections
+from rest_framework.test import APIClient
 
 from tests.conftest import bearer, sessions_of
+from tokens import services
 
 pytestmark = [pytest.mark.urls("tests.magic_link_urls")]
 
@@ -150,3 +154,19 @@ def test_a_deactivated_user_cannot_redeem(api, user):
     token = mailed_token()
     type(user).objects.filter(pk=user.pk).update(is_active=False)
     assert redeem(api, token).json()["code"] == "link_invalid"
+
+
+def test_a_link_redeemed_twice_at_once_signs_in_once(transactional_db, user):
+    assert request_link(APIClient()).status_code == 202
+    token = mailed_token()
+
+    def attempt(_: int) -> int:
+        try:
+            return int(redeem(APIClient(), token).status_code)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(attempt, range(4)))
+    assert statuses == [200, 400, 400, 400]
+    assert len(services.list_sessions(user)) == 1
