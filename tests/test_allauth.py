@@ -244,6 +244,7 @@ def test_an_invalid_refresh_token_is_refused_as_allauth_refuses(allauth_client, 
     assert response.json()["status"] == 400
 
 
+@pytest.mark.redis_store
 def test_a_store_outage_is_a_clear_503_never_a_500(allauth_client, user, redis_server, settings):
     meta = allauth_login(allauth_client, username="alice")
     # The store's Redis stops answering: a port nothing listens on.
@@ -463,3 +464,42 @@ def test_totp_and_a_recovery_code_each_end_in_a_session(allauth_client, user):
         allauth_client, "post", "/auth/2fa/authenticate", {"code": recovery[0]}, session_token=flow
     )
     assert reused.status_code == 400
+
+
+def test_a_live_access_token_outlives_an_expired_django_session(allauth_client, user):
+    # Django's session (allauth's scratch state) expired or was cleared while the app's session
+    # lives on: the access token still opens allauth's endpoints, for the same user.
+    from django.contrib.sessions.models import Session
+
+    meta = allauth_login(allauth_client, username="alice")
+    Session.objects.all().delete()
+    answer = session_user(allauth_client, meta["access_token"])
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["data"]["user"]["username"] == "alice"
+    assert "session_token" not in answer.json().get("meta", {})
+    # And allauth's logout still ends the app's session.
+    out = call(allauth_client, "delete", "/auth/session", access=meta["access_token"])
+    assert out.status_code == 401
+    assert app_refresh(allauth_client, meta["refresh_token"]).status_code == 403
+
+
+def test_the_cookie_transport_without_its_middleware_is_refused_loudly(
+    allauth_client, user, settings
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if m != "tokens.contrib.allauth.RefreshCookieMiddleware"
+    ]
+    allauth_client.raise_request_exception = True
+    with pytest.raises(ImproperlyConfigured, match="RefreshCookieMiddleware"):
+        call(
+            allauth_client,
+            "post",
+            "/auth/login",
+            {"username": "alice", "password": PASSWORD},
+            HTTP_X_TOKENS_TRANSPORT="cookie",
+        )
+    # No session was started for it.
+    own = allauth_login(allauth_client, username="alice")
+    assert len(my_sessions(allauth_client, own["access_token"])) == 1
