@@ -63,6 +63,15 @@ def end_url(user, sid):
     return f"{USERS}{user.pk}/sessions/{sid}/end/"
 
 
+def counted(page):
+    """Return the count of live sessions the page's footer gives (approximate, it says)."""
+    footer = page[page.index('class="paginator"') :]
+    assert "The count is approximate" in footer
+    found = re.search(r"(\d+) live sessions?\b", footer)
+    assert found is not None, footer
+    return int(found.group(1))
+
+
 def messages_of(response):
     return [str(m) for m in response.context["messages"]]
 
@@ -279,7 +288,7 @@ def test_live_sessions_page_lists_sessions_across_users_newest_first(admin_clien
 
     page = admin_client.get(LIVE).content.decode()
 
-    assert "About 2 live sessions" in page
+    assert counted(page) == 2
     assert page.index(session_id(api, bobs)) < page.index(session_id(api, alices))
     assert f'<a href="{USERS}{alice.pk}/change/">alice</a>' in page
     assert f'<a href="{USERS}{bob.pk}/change/">bob</a>' in page
@@ -372,8 +381,8 @@ def test_live_sessions_page_paginates(admin_client, user):
     assert first.count('name="_selected_session"') == 100
     assert last.count('name="_selected_session"') == 50
     assert 'href="?p=2"' in first
-    assert 'href="?p=3" class="end"' in first
-    assert "About 250 live sessions" in first
+    assert 'href="?p=3"' in first
+    assert counted(first) == 250
     # Out-of-range page numbers show the last page, as Django's paginator does.
     assert (
         admin_client.get(LIVE, {"p": 99}).content.decode().count('name="_selected_session"') == 50
@@ -426,7 +435,7 @@ def test_live_sessions_page_costs_a_bounded_number_of_redis_commands(
 
         page = response.content.decode()
         assert page.count('name="_selected_session"') == 100
-        assert "About 10000 live sessions" in page
+        assert counted(page) == 10_000
         assert len(re.findall(r'/change/">user\d{3}</a>', page)) == 100
         spent = sum(after[name] - before.get(name, 0) for name in after)
         # One count, one range read and one read per row shown: bounded by the page size,

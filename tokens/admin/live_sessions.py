@@ -21,6 +21,7 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -76,6 +77,61 @@ class LiveSessionRow:
     def expires_at(self) -> datetime:
         """Return when the session ends unless refreshed."""
         return moment(self.record.expires_at)
+
+
+@dataclass
+class LiveSessionList:
+    """The page's list as Django's changelist template and its tags read it (their `cl`).
+
+    The page extends Django's `admin/change_list.html`, so the frame, breadcrumbs, search box
+    and page links are the running Django's own markup; this object answers what those read.
+    The rows are the page's own (the template's `result_list` block).
+    """
+
+    opts: Any
+    paginator: Paginator[Any]
+    page_num: int
+    query: str
+    full_result_count: int | None
+    search_help_text: str
+    search_fields: tuple[str, ...] = ("username",)
+    # What Django's templates ask of a queryset-backed list, answered for this one.
+    has_filters: bool = False
+    has_active_filters: bool = False
+    formset: None = None
+    date_hierarchy: None = None
+    is_popup: bool = False
+    add_facets: bool = False
+    show_all: bool = False
+    can_show_all: bool = False
+    show_full_result_count: bool = False
+
+    @property
+    def result_count(self) -> int:
+        """Return how many sessions the list holds (searched, or about all)."""
+        return self.paginator.count
+
+    @property
+    def multi_page(self) -> bool:
+        """Return whether the list takes more than one page."""
+        return self.paginator.num_pages > 1
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Return the list's query parameters, which the search form keeps."""
+        return {"q": self.query} if self.query else {}
+
+    def get_query_string(
+        self, new_params: dict[str, Any] | None = None, remove: list[str] | None = None
+    ) -> str:
+        """Return "?" and the list's parameters with `new_params` set (None drops one)."""
+        params: dict[str, Any] = dict(self.params)
+        for name, value in (new_params or {}).items():
+            if value is None:
+                params.pop(name, None)
+            else:
+                params[name] = value
+        return "?" + urlencode(sorted(params.items()))
 
 
 class AllLiveSessions:
@@ -168,20 +224,32 @@ class LiveSessionAdmin(_ModelAdmin):
             paginator = Paginator([], self.list_per_page)
             page = paginator.get_page(1)
             store_down = True
+        can_end = self.has_delete_permission(request)
+        changelist = LiveSessionList(
+            opts=self.opts,
+            paginator=paginator,
+            page_num=page.number,
+            query=query,
+            # A search shows "n results (Show all)" in the search box, as Django's lists do.
+            full_result_count=None if query else paginator.count,
+            search_help_text=_("Search by username."),
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": _("Live sessions"),
             "subtitle": None,
             "opts": self.opts,
+            "cl": changelist,
             "query": query,
             "page": page,
-            "paginator": paginator,
-            "page_range": paginator.get_elided_page_range(page.number),
             "capped": capped,
             "search_user_limit": self.search_user_limit,
             "store_down": store_down,
             "store_down_message": STORE_DOWN,
-            "can_end": self.has_delete_permission(request),
+            "can_end": can_end,
+            # Django's stylesheet gives the first column the checkbox's width when actions show.
+            "actions_on_top": can_end,
+            "has_add_permission": False,
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name

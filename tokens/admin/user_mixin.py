@@ -298,6 +298,9 @@ class UserSessionsAdminMixin(_ModelAdmin):
             "subtitle": str(obj),
             "opts": opts,
             "object": obj,
+            # What Django's change form, which the page extends, reads for its breadcrumbs.
+            "original": obj,
+            "has_view_permission": self.has_view_permission(request, obj),
             "session_id": session_id,
             "change_url": change_url,
         }
