@@ -40,6 +40,10 @@ def not_a_dict(user: Any) -> Any:
     return ["role", "admin"]
 
 
+def not_json(user: Any) -> dict[str, Any]:
+    return {"joined": object()}
+
+
 NOT_CALLABLE = {"role": "admin"}
 
 
@@ -128,10 +132,20 @@ def test_the_claims_of_a_renamed_user_id_claim_are_refused_under_its_new_name(
         services.login(user)
 
 
-def test_a_callable_that_returns_no_dict_is_refused(user: Any, settings: Any) -> None:
-    settings.TOKENS = {**settings.TOKENS, "ACCESS_CLAIMS": "tests.test_access_claims.not_a_dict"}
-    with pytest.raises(ClaimConflict, match="must return a dict"):
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("tests.test_access_claims.not_a_dict", "must return a dict"),
+        ("tests.test_access_claims.not_json", "JSON cannot hold"),
+    ],
+)
+def test_a_callable_that_returns_no_claims_is_refused_before_a_session_starts(
+    user: Any, settings: Any, path: str, detail: str
+) -> None:
+    settings.TOKENS = {**settings.TOKENS, "ACCESS_CLAIMS": path}
+    with pytest.raises(ClaimConflict, match=detail):
         services.login(user)
+    assert get_store().sessions(str(user.pk), 0) == []
 
 
 @pytest.mark.parametrize(

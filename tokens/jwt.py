@@ -7,6 +7,7 @@ simplejwt freezes `lifetime` and its token backend at import time; these subclas
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -340,6 +341,14 @@ def access_claims(user: Any) -> dict[str, Any]:
             f'TOKENS["ACCESS_CLAIMS"] ({path}) returned claims the app owns: '
             f"{', '.join(refused)}. Rename them (the app's are {', '.join(sorted(owned))})."
         )
+    try:
+        # Encoded now, as the token will be: a value JSON cannot hold fails before a login
+        # creates its session, not after.
+        json.dumps(dict(claims), cls=jwt_api_settings().JSON_ENCODER)
+    except (TypeError, ValueError) as exc:
+        raise ClaimConflict(
+            f'TOKENS["ACCESS_CLAIMS"] ({path}) returned a value JSON cannot hold: {exc}'
+        ) from exc
     return dict(claims)
 
 

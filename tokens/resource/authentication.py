@@ -32,7 +32,8 @@ class ServiceUser:
     """The user an access token names, as a service without the auth server's users sees it.
 
     `id` is the token's user id claim (a string), `session_id` its session, `claims` the whole
-    verified payload.
+    verified payload: the site's custom claims too (`TOKENS["ACCESS_CLAIMS"]` at the auth
+    server), as `user.claims["role"]` (DRF's `request.auth` is the same dict).
     """
 
     id: str
