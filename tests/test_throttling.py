@@ -7,8 +7,10 @@ import httpx
 import pytest
 from django.core.management import call_command
 
+from bench.throttle_keys import measure
 from tests.conftest import PASSWORD, bearer, login
 from tests.harness import RedisServer, free_port
+from tests.settings import TEST_REDIS_PORT
 
 pytestmark = pytest.mark.django_db
 
@@ -442,3 +444,44 @@ def test_a_database_cache_without_its_table_answers_503(api, user, settings):
     response = attempt(api, password=PASSWORD)
     assert response.status_code == 503
     assert response.json()["code"] == "store_unavailable"
+
+
+# --- State grows with addresses and usernames, not with attempts (issue 23) --------------------
+
+
+def test_two_thousand_logins_over_190_usernames_leave_one_key_per_address_and_username():
+    # Per day: no window ends during the run, so each address and username has one counter
+    # (a window that did end would add one key, never one per attempt).
+    counted = measure(
+        f"redis://127.0.0.1:{TEST_REDIS_PORT}/0",
+        rates={"tokens_login_address": "100000/day", "tokens_login_username": "100000/day"},
+    )
+    assert counted["statuses"] == {"400": 2000}
+    assert 1 + 190 <= counted["keys"] <= 2 * (1 + 190), counted
+    assert 0 < counted["max_ttl_seconds"] <= 86400 + 1
+
+
+def test_an_address_past_its_budget_leaves_no_key_for_the_usernames_it_tries():
+    counted = measure(
+        f"redis://127.0.0.1:{TEST_REDIS_PORT}/0",
+        rates={"tokens_login_address": "60/day", "tokens_login_username": "10/day"},
+    )
+    assert counted["statuses"] == {"400": 60, "429": 1940}
+    # The address's counter and the 60 usernames its budget let through.
+    assert 1 + 60 <= counted["keys"] <= 2 * (1 + 60), counted
+
+
+def test_attempts_refused_by_the_address_do_not_spend_the_usernames_budget(
+    api, user, make_user, rates
+):
+    rates(address="3/day", username="6/day")
+    for _ in range(3):
+        assert attempt(api, address="10.0.0.66").status_code == 400
+    # The attacker's address is past its budget: its guesses at alice are refused unchecked...
+    for _ in range(10):
+        assert_throttled(attempt(api, address="10.0.0.66"))
+    # ...and cost alice's budget nothing: three of her six are left.
+    assert attempt(api, address="192.0.2.7").status_code == 400
+    assert attempt(api, address="192.0.2.7").status_code == 400
+    assert attempt(api, password=PASSWORD, address="192.0.2.8").status_code == 200
+    assert_throttled(attempt(api, password=PASSWORD, address="192.0.2.8"))
