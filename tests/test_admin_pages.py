@@ -28,8 +28,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "admin" / django.__version__
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-# Django 6.0 made the breadcrumbs an ordered list; its stylesheet draws the bar on that only.
-BREADCRUMBS_TAG = "OL" if django.VERSION >= (6, 0) else "DIV"
+# Django 6.1 made the breadcrumbs an ordered list; its stylesheet draws the bar on that only.
+# (6.0 made the changelist's container a flex row: the search box's place changed then.)
+BREADCRUMBS_TAG = "OL" if django.VERSION >= (6, 1) else "DIV"
 # A login budget this small lets one test reach the throttled login page in a few attempts.
 USERNAME_BUDGET = "3/min"
 
