@@ -3,8 +3,10 @@
 `make matrix` runs every session; `make matrix NOX_ARGS='-s "tests(3.13-django6.1)"'` runs
 one. Each session installs from the package registries into its own virtualenv: the app (from
 this checkout), the newest release of one Django series, and the test dependencies named in
-pyproject.toml. The tests are the ones that need no server, browser or Node (MATRIX_TESTS); the
-whole suite, Chromium included, runs on the development Django in `make test`.
+pyproject.toml. The tests are the ones that need no server, browser or Node (MATRIX_TESTS), and,
+on the newest Python of each Django series, the app's admin pages in Chromium (ADMIN_PAGES: their
+markup is Django's and changes with it). The whole suite, Chromium included, runs on the
+development Django in `make test`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def interpreter(version: str) -> str:
 
 
 MATRIX = [(python, django) for django, pythons in DJANGO_PYTHONS.items() for python in pythons]
+# The Python each Django series also runs the admin pages on: its newest.
+BROWSER_PYTHONS = {django: pythons[-1] for django, pythons in DJANGO_PYTHONS.items()}
 
 # The app's API and store tests: HTTP contract, rotation and grace, sessions, OAuth endpoints,
 # cookie transport, security, store format and checks, throttles, signals, admin, commands,
@@ -73,27 +77,48 @@ MATRIX_TESTS = [
     "--ignore=tests/test_js_client.py",
     "--ignore=tests/test_fuzz.py",
     "--ignore=tests/test_wheel.py",
+    # Imports Playwright; runs on its own where it is installed (ADMIN_PAGES).
+    "--ignore=tests/test_admin_pages.py",
 ]
 
-# Test dependencies the matrix does not need: the browser driver, the fuzzer, the packaging tools.
+# Every admin page of the app in Debian's Chromium (Playwright drives /usr/bin/chromium; no browser
+# is downloaded), with screenshots in test-artifacts/admin/<Django version>/: about half a minute.
+ADMIN_PAGES = ["tests/test_admin_pages.py"]
+
+# Test dependencies the matrix does not need: the browser driver (installed only where the admin
+# pages run), the fuzzer, the packaging tools.
 NOT_NEEDED = ("playwright", "schemathesis", "build", "twine")
 
 
-def _requirements() -> list[str]:
+def _requirements(*wanted: str) -> list[str]:
+    """Return the site's and the tests' requirements, less NOT_NEEDED except those `wanted`."""
     groups = nox.project.dependency_groups(PYPROJECT, "site", "test")
-    return [req for req in groups if not req.lower().startswith(NOT_NEEDED)]
+    return [
+        req
+        for req in groups
+        if not req.lower().startswith(NOT_NEEDED) or req.lower().startswith(wanted)
+    ]
 
 
 @nox.session
 @nox.parametrize(
-    ("python", "django"),
-    [(interpreter(python), django) for python, django in MATRIX],
+    ("python", "django", "browser"),
+    [(interpreter(python), django, python == BROWSER_PYTHONS[django]) for python, django in MATRIX],
     ids=[f"{python}-django{django}" for python, django in MATRIX],
 )
-def tests(session: nox.Session, django: str) -> None:
-    """Run the app's API and store tests on one Python and the newest Django of one series."""
-    session.install(".", f"Django~={django}.0", *_requirements())
+def tests(session: nox.Session, django: str, browser: bool) -> None:
+    """Run the app's API and store tests on one Python and the newest Django of one series.
+
+    On the series' newest Python, also run its admin pages in Chromium (ADMIN_PAGES).
+    """
+    wanted = ("playwright",) if browser else ()
+    session.install(".", f"Django~={django}.0", *_requirements(*wanted))
     version = session.run("python", "-c", "import django; print(django.__version__)", silent=True)
     session.log(f"Django {str(version).strip()}")
     # Arguments after `--` replace the test list: `nox -s ... -- tests/test_rotation.py -x`.
-    session.run("python", "-m", "pytest", "-q", *(session.posargs or MATRIX_TESTS))
+    if session.posargs:
+        session.run("python", "-m", "pytest", "-q", *session.posargs)
+        return
+    session.run("python", "-m", "pytest", "-q", *MATRIX_TESTS)
+    if browser:
+        session.run("python", "-m", "pytest", "-q", *ADMIN_PAGES)
