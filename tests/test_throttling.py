@@ -485,3 +485,19 @@ def test_attempts_refused_by_the_address_do_not_spend_the_usernames_budget(
     assert attempt(api, address="192.0.2.7").status_code == 400
     assert attempt(api, password=PASSWORD, address="192.0.2.8").status_code == 200
     assert_throttled(attempt(api, password=PASSWORD, address="192.0.2.8"))
+
+
+def test_a_file_based_cache_is_refused_by_a_system_check(settings, tmp_path):
+    from tokens.checks import check_settings
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttles": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+        },
+    }
+    settings.TOKENS = {**settings.TOKENS, "THROTTLE_CACHE_ALIAS": "throttles"}
+    messages = check_settings()
+    assert [m.id for m in messages] == ["tokens.E011"]
+    assert "THROTTLE_CACHE_ALIAS" in messages[0].hint

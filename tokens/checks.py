@@ -179,6 +179,19 @@ def _throttle_cache() -> list[Error | Warning]:
                 id="tokens.W002",
             )
         ]
+    from django.core.cache.backends.filebased import FileBasedCache
+
+    if isinstance(cache, FileBasedCache):
+        return [
+            Error(
+                f"The login throttles count in the cache {alias!r}, a FileBasedCache, whose "
+                "incr() reads a file and then writes it: attempts made at the same time are "
+                "counted once, and a guesser gets more than the budget.",
+                hint="Set TOKENS['THROTTLE_CACHE_ALIAS'] to a Redis, Memcached or database "
+                "cache (docs/operations.md, 'Where the counts live').",
+                id="tokens.E011",
+            )
+        ]
     return []
 
 
