@@ -179,6 +179,16 @@ def test_one_login_every_service_key_rotation_and_logout_in_the_shared_store(
             jose_jwt.decode(body["access_token"], key_set, algorithms=["EdDSA"])
 
         claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+        # The token names the auth server's origin as its issuer, which the service requires
+        # by default (its JWKS URL's origin): signed with the right key, another issuer, or
+        # none, is refused.
+        assert claims["iss"] == auth.url
+        for iss in ("https://staging.example.com", None):
+            other = {k: v for k, v in {**claims, "iss": iss}.items() if v is not None}
+            foreign = jwt.encode(
+                other, keys["new"], algorithm="EdDSA", headers={"kid": keys["new_kid"]}
+            )
+            assert refused(whoami(http, service, foreign), "access_token_invalid")
         # An unknown kid: refused by both.
         stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         forged = jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": "unknown"})
