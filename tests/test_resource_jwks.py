@@ -190,6 +190,9 @@ def test_made_up_kids_start_one_fetch_and_wait_for_it_without_blocking_known_kid
         8, lambda: jwks_cache.key_for(f"made-up-{threading.get_ident()}")
     )
     assert jwks.hanging.wait(HANG_GUARD)
+    # From now on the pause between fetches holds: a made-up kid that comes after the fetch
+    # (a thread scheduled late) fetches nothing either.
+    settings.TOKENS_RESOURCE = {**settings.TOKENS_RESOURCE, "JWKS_MIN_REFETCH_SECONDS": 300}
     # A known kid is answered while the made-up ones wait for the one fetch.
     knowns, knowns_done = run_concurrently(8, lambda: jwks_cache.key_for(known))
     assert knowns_done.wait(HANG_GUARD)
@@ -199,8 +202,7 @@ def test_made_up_kids_start_one_fetch_and_wait_for_it_without_blocking_known_kid
     assert strangers_done.wait(HANG_GUARD)
     assert strangers == [None] * 8
     assert jwks.requests == 2
-    # With the pause between fetches: another made-up kid fetches nothing.
-    settings.TOKENS_RESOURCE = {**settings.TOKENS_RESOURCE, "JWKS_MIN_REFETCH_SECONDS": 300}
+    # Another made-up kid fetches nothing.
     assert jwks_cache.key_for("made-up-again") is None
     assert jwks.requests == 2
 
