@@ -16,15 +16,18 @@ from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework_simplejwt import settings as jwt_settings
 
+from .answers import (
+    RETRY_AFTER_SECONDS,
+    STORE_UNAVAILABLE,
+    access_failure,
+    header_types,
+    refresh_failure,
+    session_ended,
+)
 from .errors import (
     LoginInterrupted,
-    SessionRevoked,
     StoreUnavailable,
-    TokenExpired,
-    TokenInvalid,
-    TokenReused,
     TokensError,
 )
 
@@ -62,11 +65,8 @@ class ServiceUnavailable(TokensAPIException):
     """
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = _("The session store is unavailable. Try again shortly.")
-    default_code = "store_unavailable"
-    # Seconds: long enough for a stalled Redis or a failover to pass, short enough that a
-    # user barely notices.
-    retry_after = 1
+    default_code, default_detail = STORE_UNAVAILABLE
+    retry_after = RETRY_AFTER_SECONDS
 
 
 class LoginConflictError(TokensAPIException):
@@ -104,8 +104,7 @@ class UserGoneError(AccessTokenError, PermissionDenied):
     with `permission_denied` as that handler, 401 `session_revoked` like the API.
     """
 
-    default_detail = _("The session has ended. Log in again.")
-    default_code = "session_revoked"
+    default_code, default_detail = session_ended()
 
     def as_access_error(self) -> AccessTokenError:
         """Return the plain 401 this stands for, with the `WWW-Authenticate` DRF gave it."""
@@ -130,29 +129,6 @@ class NoSuchSessionError(TokensAPIException):
     default_code = "session_not_found"
 
 
-_REFRESH_DETAILS = {
-    TokenInvalid: ("refresh_token_invalid", _("The refresh token is invalid.")),
-    TokenExpired: ("refresh_token_expired", _("The refresh token has expired.")),
-    TokenReused: (
-        "refresh_token_reused",
-        _("The refresh token was already used; the session has been ended."),
-    ),
-    SessionRevoked: ("session_revoked", _("The session has ended. Log in again.")),
-}
-
-_ACCESS_DETAILS = {
-    TokenInvalid: ("access_token_invalid", _("The access token is invalid.")),
-    TokenExpired: ("access_token_expired", _("The access token has expired.")),
-    TokenReused: ("session_revoked", _("The session has ended. Log in again.")),
-    SessionRevoked: ("session_revoked", _("The session has ended. Log in again.")),
-}
-
-
-def refresh_failure(exc: TokensError) -> tuple[str, Any]:
-    """Return the API `code` and `detail` of a domain error met while refreshing."""
-    return _REFRESH_DETAILS.get(type(exc), _REFRESH_DETAILS[TokenInvalid])
-
-
 def refresh_error(exc: TokensError) -> exceptions.APIException:
     """Translate a domain error met while refreshing into its 403 (or 503) API error."""
     if isinstance(exc, StoreUnavailable):
@@ -165,18 +141,8 @@ def access_error(exc: TokensError) -> exceptions.APIException:
     """Translate a domain error met while authenticating into its 401 (or 503) API error."""
     if isinstance(exc, StoreUnavailable):
         return ServiceUnavailable()
-    code, detail = _ACCESS_DETAILS.get(type(exc), _ACCESS_DETAILS[TokenInvalid])
+    code, detail = access_failure(exc)
     return AccessTokenError(detail, code)
-
-
-def header_types() -> tuple[str, ...]:
-    """Return `SIMPLE_JWT["AUTH_HEADER_TYPES"]` as a tuple (simplejwt also takes one string).
-
-    The first names the scheme of every `WWW-Authenticate` challenge the app sends.
-    """
-    # simplejwt replaces its settings object whenever SIMPLE_JWT changes: read it each time.
-    types = jwt_settings.api_settings.AUTH_HEADER_TYPES
-    return tuple(types) if isinstance(types, list | tuple) else (str(types),)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
+from .answers import refresh_failure
 from .authentication import SessionJWTAuthentication
 from .conf import tokens_settings
 from .cookies import (  # noqa: F401 (COOKIE_VIEWS, mounted_cookie_path: moved, still importable)
@@ -44,7 +45,6 @@ from .exceptions import (
     ServiceUnavailable,
     exception_handler,
     refresh_error,
-    refresh_failure,
 )
 from .parsers import JSONParser
 from .serializers import (

@@ -29,8 +29,8 @@ DRF class does. `AsyncSessionBearer` checks the session without blocking the eve
 redis-py's asyncio client on the Redis store, the async ORM on the database store
 (`BaseStore.ais_live()`).
 
-It uses `tokens.services`, `tokens.jwt`, `tokens.stores`, `tokens.errors` and `tokens.conf`
-only: nothing of the app's views or of DRF's request handling.
+It uses `tokens.services`, `tokens.answers`, `tokens.jwt`, `tokens.stores`, `tokens.errors`
+and `tokens.conf` only: nothing of the app's views or of DRF's request handling.
 """
 
 from __future__ import annotations
@@ -42,20 +42,20 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import HttpBearer
 
 from .. import services
-from ..errors import (
-    SessionRevoked,
-    StoreUnavailable,
-    TokenExpired,
-    TokenInvalid,
-    TokenReused,
-    TokensError,
+from ..answers import (
+    NOT_AUTHENTICATED,
+    RETRY_AFTER_SECONDS,
+    STORE_UNAVAILABLE,
+    access_failure,
+    header_types,
+    session_ended,
 )
+from ..errors import StoreUnavailable, TokenInvalid, TokensError
 from ..jwt import SessionAccessToken, decode, jwt_api_settings
 from ..stores import get_store
 
@@ -66,18 +66,6 @@ __all__ = [
     "StoreUnavailableError",
     "add_error_handlers",
 ]
-
-# The codes and messages of the DRF class (tokens.exceptions), so that a client reads the same
-# answers from either API and the app's translations apply.
-_NOT_AUTHENTICATED = ("not_authenticated", _("Authentication credentials were not provided."))
-_INVALID = ("access_token_invalid", _("The access token is invalid."))
-_ENDED = ("session_revoked", _("The session has ended. Log in again."))
-_ACCESS_FAILURES: dict[type[TokensError], tuple[str, Promise]] = {
-    TokenInvalid: _INVALID,
-    TokenExpired: ("access_token_expired", _("The access token has expired.")),
-    TokenReused: _ENDED,
-    SessionRevoked: _ENDED,
-}
 
 
 class BearerError(AuthenticationError):
@@ -95,7 +83,7 @@ class BearerError(AuthenticationError):
     @classmethod
     def of(cls, error: TokensError) -> BearerError:
         """Return the 401 a domain error met while authenticating stands for."""
-        return cls(*_ACCESS_FAILURES.get(type(error), _INVALID))
+        return cls(*access_failure(error))
 
 
 class StoreUnavailableError(HttpError):
@@ -104,10 +92,8 @@ class StoreUnavailableError(HttpError):
     Nothing was applied: the client sends the same request again.
     """
 
-    code = "store_unavailable"
-    detail = _("The session store is unavailable. Try again shortly.")
-    # As the DRF side's ServiceUnavailable: long enough for a stall or a failover to pass.
-    retry_after = 1
+    code, detail = STORE_UNAVAILABLE
+    retry_after = RETRY_AFTER_SECONDS
 
     def __init__(self) -> None:
         super().__init__(503, str(self.detail))
@@ -121,12 +107,12 @@ class _SessionBearerBase(HttpBearer):
         if not header:
             return None
         parts = header.split()
-        if not parts or parts[0] not in _header_types():
+        if not parts or parts[0] not in header_types():
             # Another scheme (Basic, an API key) is not ours: the next auth of the list may
             # take it, or Ninja answers 401 not_authenticated.
             return None
         if len(parts) != 2:
-            raise BearerError(*_INVALID)
+            raise BearerError(*access_failure(TokenInvalid()))
         return self.authenticate(request, parts[1])
 
     def _token(self, raw: str) -> SessionAccessToken:
@@ -147,7 +133,7 @@ class SessionBearer(_SessionBearerBase):
         except StoreUnavailable as exc:
             raise StoreUnavailableError() from exc
         if not live:
-            raise BearerError(*_ENDED)
+            raise BearerError(*session_ended())
         return _signed_in(request, services.token_user(_claim(access)))
 
 
@@ -166,7 +152,7 @@ class AsyncSessionBearer(_SessionBearerBase):
         except StoreUnavailable as exc:
             raise StoreUnavailableError() from exc
         if not live:
-            raise BearerError(*_ENDED)
+            raise BearerError(*session_ended())
         # What the async ORM's aget() does: the sync query in Django's thread for sync code.
         user = await sync_to_async(services.token_user)(_claim(access))
         return _signed_in(request, user)
@@ -181,16 +167,10 @@ def _signed_in(request: HttpRequest, user: AbstractBaseUser | None) -> AbstractB
     # user's sessions. A user changed behind the site's back (raw SQL, a queryset update)
     # sends no signal, so the row is asked too.
     if user is None or not user.is_active:
-        raise BearerError(*_ENDED)
+        raise BearerError(*session_ended())
     # Django annotates request.user with its own User; the site's model is any AbstractBaseUser.
     request.user = user  # type: ignore[assignment]
     return user
-
-
-def _header_types() -> tuple[str, ...]:
-    # SIMPLE_JWT["AUTH_HEADER_TYPES"], read live; simplejwt also takes one string.
-    types = jwt_api_settings().AUTH_HEADER_TYPES
-    return tuple(types) if isinstance(types, list | tuple) else (str(types),)
 
 
 def add_error_handlers(api: NinjaAPI) -> None:
@@ -203,11 +183,9 @@ def add_error_handlers(api: NinjaAPI) -> None:
     """
 
     def unauthorized(request: HttpRequest, exc: Any) -> HttpResponse:
-        code, detail = (
-            (exc.code, exc.detail) if isinstance(exc, BearerError) else _NOT_AUTHENTICATED
-        )
+        code, detail = (exc.code, exc.detail) if isinstance(exc, BearerError) else NOT_AUTHENTICATED
         response = api.create_response(request, {"code": code, "detail": str(detail)}, status=401)
-        challenge = f'{_header_types()[0]} realm="api"'
+        challenge = f'{header_types()[0]} realm="api"'
         if request.META.get(jwt_api_settings().AUTH_HEADER_NAME):
             challenge += ', error="invalid_token"'
         response["WWW-Authenticate"] = challenge
