@@ -1,7 +1,9 @@
 """The user a token names, as the refresh check and the lazy user read it: what the ORM loads.
 
-`tokens.services.token_user()` and `user_is_active()` go through the default manager's QuerySet
-API; these hold them to the ORM's answers, including for claims that name no user.
+`tokens.services.token_user()` and `user_is_active()` read the user with hand-written SQL
+(`Manager.raw()`, `connection.cursor()`) where the default manager's QuerySet would return the
+same rows; these hold them to the ORM's answers, including for claims that name no user (one
+out of the column's range too, which the database would refuse as a parameter).
 """
 
 import pytest
@@ -63,7 +65,7 @@ def test_the_refresh_check_asks_the_user_when_is_active_is_not_a_column(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
+@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1], 2**63, -(2**63) - 1])
 def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
     from tokens.services import user_is_active
 
@@ -71,7 +73,7 @@ def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1]])
+@pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1], 2**63, -(2**63) - 1])
 def test_token_user_is_none_for_a_claim_that_names_no_user(user, claim):
     from tokens.services import token_user
 

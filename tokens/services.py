@@ -7,6 +7,7 @@ call these functions; none of them talks to the store directly.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import secrets
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.signals import setting_changed
+from django.db import connections, models
+from django.db.models.manager import BaseManager
 from django.http import HttpRequest
 
 from . import events, rules, signals
@@ -345,15 +349,27 @@ def _user_state(token: SessionToken) -> tuple[str | None, dict[str, Any]]:
 def user_is_active(claim: Any) -> bool | None:
     """Return whether the user a token's user-id claim names is active; None if there is none.
 
-    Every refresh asks this. With an `is_active` column it reads that one column through the
-    default manager (`values_list("is_active", flat=True)`), without building a user. A model
-    whose `is_active` is not a column (a property, or none: active, as Django's backends
-    treat it) is loaded and asked.
+    Every refresh asks this. With an `is_active` column it reads that one column, without
+    building a user: one hand-written SELECT (`_UserQueries`) when the default manager returns
+    the table's rows as they are, the default manager's `values_list("is_active", flat=True)`
+    otherwise. A model whose `is_active` is not a column (a property, or none: active, as
+    Django's backends treat it) is loaded and asked.
     """
     model = get_user_model()
     if not _has_active_column(model):
         user = token_user(claim)
         return None if user is None else bool(getattr(user, "is_active", True))
+    queries = _user_queries(model, jwt_api_settings().USER_ID_FIELD, model._default_manager.db)
+    if queries is not None:
+        param = queries.param(claim)
+        if param is _NO_USER:
+            return None
+        with connections[queries.alias].cursor() as cursor:
+            cursor.execute(queries.active_sql, [param])
+            rows = cursor.fetchmany(2)
+        if len(rows) > 1:
+            raise _several(model)
+        return bool(rows[0][0]) if rows else None
     flags = _users_named_by(model, claim, "is_active")
     try:
         return None if flags is None else bool(flags.get())
@@ -364,15 +380,103 @@ def user_is_active(claim: Any) -> bool | None:
 def token_user(claim: Any) -> AbstractBaseUser | None:
     """Return the user a token's user-id claim names, or None if there is none.
 
-    It is the default manager's `get()` for `USER_ID_FIELD = claim`: a field that is not
-    unique and names several users raises `MultipleObjectsReturned`, as the ORM does.
+    It is the user the default manager's `get()` for `USER_ID_FIELD = claim` returns, read
+    with one hand-written SELECT through `Manager.raw()` (which converts the columns as the ORM
+    does) when that manager returns the table's rows as they are. A field that is not unique
+    and names several users raises `MultipleObjectsReturned`, as the ORM does.
     """
     model = get_user_model()
-    users = _users_named_by(model, claim)
+    queries = _user_queries(model, jwt_api_settings().USER_ID_FIELD, model._default_manager.db)
+    if queries is not None:
+        param = queries.param(claim)
+        if param is _NO_USER:
+            return None
+        users = list(itertools.islice(model._default_manager.raw(queries.row_sql, [param]), 2))
+        if len(users) > 1:
+            raise _several(model)
+        return users[0] if users else None
+    found = _users_named_by(model, claim)
     try:
-        return None if users is None else users.get()
+        return None if found is None else found.get()
     except model.DoesNotExist:
         return None
+
+
+def _several(model: Any) -> Exception:
+    return model.MultipleObjectsReturned(
+        f"get() returned more than one {model._meta.object_name} -- it returned more than one!"
+    )
+
+
+# A claim its field refuses (a string for an integer id, a list): it names no user.
+_NO_USER = object()
+
+
+@dataclass(frozen=True)
+class _UserQueries:
+    """The two statements a token's user is read with, written once per model, field and db.
+
+    The SQL names the table and columns `Model._meta` gives, quoted by the connection; its one
+    parameter is the claim as the field prepares it for that database.
+    """
+
+    alias: str
+    field: Any
+    row_sql: str
+    active_sql: str
+
+    def param(self, claim: Any) -> Any:
+        """Return the claim as the query's parameter, or `_NO_USER` if the field refuses it."""
+        field = self.field
+        try:
+            value = field.to_python(claim)
+            if isinstance(field, models.IntegerField) and value is not None:
+                # Out of the column's range: the ORM answers "no rows" (the database would
+                # refuse the statement).
+                field.run_validators(value)
+            return field.get_db_prep_value(value, connections[self.alias], prepared=False)
+        except (ValidationError, ValueError, TypeError):
+            return _NO_USER
+
+
+@functools.cache
+def _user_queries(model: Any, field_name: str, alias: str) -> _UserQueries | None:
+    """Return the hand-written user queries, or None where only the QuerySet path is exact.
+
+    That is when the default manager overrides `get_queryset()` (it may leave users out), or
+    the id field is not a column of the user's own table.
+    """
+    manager = model._default_manager
+    if type(manager).get_queryset is not BaseManager.get_queryset:
+        return None
+    try:
+        field = model._meta.get_field(field_name)
+    except FieldDoesNotExist:
+        return None
+    if not field.concrete or field.model is not model or model._meta.parents:
+        return None
+    quote = connections[alias].ops.quote_name
+    table = quote(model._meta.db_table)
+    where = f"{quote(field.column)} = %s"
+    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+    active = model._meta.get_field("is_active").column if _has_active_column(model) else None
+    # Names from the model's _meta, quoted by the connection; the claim is a parameter.
+    return _UserQueries(
+        alias=alias,
+        field=field,
+        row_sql=f"SELECT {columns} FROM {table} WHERE {where}",  # noqa: S608
+        active_sql=f"SELECT {quote(active)} FROM {table} WHERE {where}" if active else "",  # noqa: S608
+    )
+
+
+def _clear_user_queries(*, setting: str, **kwargs: Any) -> None:
+    # The statements depend on the user model and the database's quoting.
+    if setting in ("AUTH_USER_MODEL", "DATABASES"):
+        _user_queries.cache_clear()
+        _has_active_column.cache_clear()
+
+
+setting_changed.connect(_clear_user_queries, dispatch_uid="tokens.services.user_queries")
 
 
 def _users_named_by(model: Any, claim: Any, flag: str | None = None) -> Any | None:
@@ -406,6 +510,15 @@ def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:
     if not get_store().is_live(token.user_id, token.session_id, time.time()):
         raise SessionRevoked()
     return token  # type: ignore[return-value]
+
+
+def session_is_live(user_id: str, session_id: str) -> bool:
+    """Return whether this session is live now (what every authenticated request asks).
+
+    For integrations that hold a session's ids rather than its token (a linked allauth
+    session); raise `StoreUnavailable` when the store cannot answer.
+    """
+    return get_store().is_live(user_id, session_id, time.time())
 
 
 def refresh_token_session(raw_refresh: str) -> SessionToken:
