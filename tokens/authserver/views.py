@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..conf import tokens_settings
-from ..jwt import current_keyring, jwt_api_settings
+from ..jwt import current_keyring, jwt_api_settings, site_origin
 from ..parsers import JSONParser
 from ..serializers import ErrorSerializer
 from ..views import TokensAPIView
@@ -61,8 +61,11 @@ class AuthorizationServerMetadataView(TokensAPIView):
 
     @extend_schema(responses={200: OpenApiResponse(description="RFC 8414 metadata")})
     def get(self, request: Request) -> Response:
-        """Return the metadata; the issuer is `SIMPLE_JWT["ISSUER"]`, else the site's origin."""
-        issuer = jwt_api_settings().ISSUER or request.build_absolute_uri("/").rstrip("/")
+        """Return the metadata; the issuer is `SIMPLE_JWT["ISSUER"]`, else the site's origin.
+
+        The same issuer a key pair's access tokens name (`tokens.jwt.access_issuer()`).
+        """
+        issuer = jwt_api_settings().ISSUER or site_origin(request)
 
         def url(name: str) -> str:
             return request.build_absolute_uri(reverse(f"tokens:{name}"))
