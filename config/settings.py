@@ -256,6 +256,8 @@ TOKENS: dict[str, object] = {
     "ROTATION_GRACE_PERIOD": timedelta(seconds=10),
     "SESSION_MAX_AGE": timedelta(days=30),
     "STORE": TOKENS_STORE,
+    # An account with a second factor (allauth's TOTP, below) signs in through allauth only.
+    "PASSWORD_LOGIN_ALLOWED": "tokens.contrib.allauth.without_second_factor",
 }
 
 # SIGNING_KEY_FILE names a PEM private key to sign with instead of SECRET_KEY (other services

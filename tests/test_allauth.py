@@ -389,40 +389,43 @@ def test_password_reset_by_code_ends_every_session_and_starts_a_new_one(
 # Two-factor: TOTP with real codes (pyotp) and a recovery code.
 
 
-def test_totp_and_a_recovery_code_each_end_in_a_session(allauth_client, user):
+def activate_totp(client: Client, access: str) -> tuple[Any, list[str]]:
+    """Turn TOTP on for the access token's user through allauth; return it and recovery codes."""
     import pyotp
 
-    meta = allauth_login(allauth_client, username="alice")
-    access = meta["access_token"]
     # Set up TOTP with the access token alone: allauth reads the secret, the app scans it.
-    offer = call(allauth_client, "get", "/account/authenticators/totp", access=access)
+    offer = call(client, "get", "/account/authenticators/totp", access=access)
     assert offer.status_code == 404, offer.content
     totp = pyotp.TOTP(offer.json()["meta"]["secret"])
     # allauth asks for a fresh password first; it remembers that in the Django session the
     # access token names, for the next request.
     refused = call(
-        allauth_client, "post", "/account/authenticators/totp", {"code": totp.now()}, access=access
+        client, "post", "/account/authenticators/totp", {"code": totp.now()}, access=access
     )
     assert refused.status_code == 401
     assert "reauthenticate" in [f["id"] for f in refused.json()["data"]["flows"]]
-    again = call(
-        allauth_client, "post", "/auth/reauthenticate", {"password": PASSWORD}, access=access
-    )
+    again = call(client, "post", "/auth/reauthenticate", {"password": PASSWORD}, access=access)
     assert again.status_code == 200, again.content
     assert "session_token" not in again.json().get("meta", {})
     assert "access_token" not in again.json().get("meta", {})
     activated = call(
-        allauth_client,
+        client,
         "post",
         "/account/authenticators/totp",
         {"code": totp.now()},
         access=access,
     )
     assert activated.status_code == 200, activated.content
-    codes = call(allauth_client, "get", "/account/authenticators/recovery-codes", access=access)
+    codes = call(client, "get", "/account/authenticators/recovery-codes", access=access)
     assert codes.status_code == 200, codes.content
     recovery = codes.json()["data"]["unused_codes"]
     assert recovery
+    return totp, recovery
+
+
+def test_totp_and_a_recovery_code_each_end_in_a_session(allauth_client, user):
+    meta = allauth_login(allauth_client, username="alice")
+    totp, recovery = activate_totp(allauth_client, meta["access_token"])
 
     # A password alone no longer signs alice in: no session, the second factor is pending.
     first = call(allauth_client, "post", "/auth/login", {"username": "alice", "password": PASSWORD})
@@ -503,3 +506,42 @@ def test_the_cookie_transport_without_its_middleware_is_refused_loudly(
     # No session was started for it.
     own = allauth_login(allauth_client, username="alice")
     assert len(my_sessions(allauth_client, own["access_token"])) == 1
+
+
+def test_the_app_s_password_login_refuses_an_account_with_a_second_factor(allauth_client, user):
+    # POST /api/auth/login checks the password only: an account whose second factor allauth
+    # asks for must not get a session there (TOKENS["PASSWORD_LOGIN_ALLOWED"] in the demo).
+    meta = allauth_login(allauth_client, username="alice")
+    activate_totp(allauth_client, meta["access_token"])
+    before = len(my_sessions(allauth_client, meta["access_token"]))
+
+    refused = allauth_client.post(
+        "/api/auth/login",
+        {"username": "alice", "password": PASSWORD},
+        content_type="application/json",
+    )
+    grant = allauth_client.post(
+        "/api/auth/token",
+        {"grant_type": "password", "username": "alice", "password": PASSWORD},
+        content_type="application/json",
+    )
+    wrong = allauth_client.post(
+        "/api/auth/login",
+        {"username": "alice", "password": "not-the-password"},
+        content_type="application/json",
+    )
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "password_login_refused")
+    assert (grant.status_code, grant.json()["code"]) == (400, "password_login_refused")
+    # Only the right password learns that the account has a second factor.
+    assert (wrong.status_code, wrong.json()["code"]) == (400, "invalid_credentials")
+    assert len(my_sessions(allauth_client, meta["access_token"])) == before
+
+
+def test_the_app_s_password_login_still_signs_in_an_account_without_one(allauth_client, user):
+    response = allauth_client.post(
+        "/api/auth/login",
+        {"username": "alice", "password": PASSWORD},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content

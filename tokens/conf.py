@@ -55,6 +55,12 @@ DEFAULTS: dict[str, Any] = {
     # owns (jti, exp, iat, iss, aud, sub, nbf, token_type, the user id claim, sid) is refused
     # with tokens.jwt.ClaimConflict. None: no custom claims. See docs/integrations.md.
     "ACCESS_CLAIMS": None,
+    # Dotted path to `callable(user) -> bool`, asked after a correct password at the app's own
+    # password logins (POST auth/login, the token endpoint's password grant): False answers
+    # 400 password_login_refused and starts no session. For a site whose accounts may have a
+    # second factor that another sign-in asks for ("tokens.contrib.allauth.without_second_factor").
+    # None: every correct password signs in.
+    "PASSWORD_LOGIN_ALLOWED": None,
     # How long clients may cache GET /api/auth/jwks (seconds).
     "JWKS_MAX_AGE": 300,
     # Redis channel on which a "session ended" event is published (docs/sso.md); None: none.

@@ -51,6 +51,14 @@ class InvalidCredentials(TokensAPIException):
     default_code = "invalid_credentials"
 
 
+class PasswordLoginRefused(TokensAPIException):
+    """400: the password was right, but this account may not sign in with a password alone."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This account cannot sign in with a password alone: use the site's sign-in.")
+    default_code = "password_login_refused"
+
+
 class InvalidRequest(TokensAPIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = _("The request is malformed.")

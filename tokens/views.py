@@ -11,6 +11,7 @@ from django.contrib.auth import authenticate
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -41,6 +42,7 @@ from .exceptions import (
     InvalidRequest,
     LoginConflictError,
     NoSuchSessionError,
+    PasswordLoginRefused,
     RefreshTokenError,
     ServiceUnavailable,
     exception_handler,
@@ -128,6 +130,10 @@ def check_credentials(request: Request, username: str, password: str) -> Abstrac
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if user is None:
         raise InvalidCredentials()
+    allowed = tokens_settings.PASSWORD_LOGIN_ALLOWED
+    # Asked only after the password matched, so that a wrong guess learns nothing of the account.
+    if allowed is not None and not import_string(allowed)(user):
+        raise PasswordLoginRefused()
     return user
 
 

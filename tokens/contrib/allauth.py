@@ -26,7 +26,6 @@ How allauth's app client and the app's sessions fit together:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
@@ -42,17 +41,17 @@ from django.contrib.auth import (
     get_user_model,
     user_logged_out,
 )
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.sessions.backends.base import CreateError, SessionBase
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import salted_hmac
 
 from tokens import services
+from tokens.answers import RETRY_AFTER_SECONDS, STORE_UNAVAILABLE
 from tokens.cookies import set_refresh_cookie
 from tokens.errors import StoreUnavailable, TokensError
-from tokens.exceptions import ServiceUnavailable
 from tokens.jwt import jwt_api_settings
-from tokens.stores import get_store
 
 __all__ = ["TRANSPORT_HEADER", "RefreshCookieMiddleware", "TokenStrategy"]
 
@@ -118,7 +117,7 @@ class TokenStrategy(AbstractTokenStrategy):
             return session
         user_id, session_id = linked
         try:
-            live = get_store().is_live(user_id, session_id, time.time())
+            live = services.session_is_live(user_id, session_id)
         except StoreUnavailable as exc:
             raise ImmediateHttpResponse(store_unavailable_response()) from exc
         if not live:
@@ -212,11 +211,9 @@ class RefreshCookieMiddleware:
 
 def store_unavailable_response() -> JsonResponse:
     """Return the app's 503 `store_unavailable` answer, with its Retry-After."""
-    response = JsonResponse(
-        {"code": ServiceUnavailable.default_code, "detail": str(ServiceUnavailable.default_detail)},
-        status=ServiceUnavailable.status_code,
-    )
-    response["Retry-After"] = str(ServiceUnavailable.retry_after)
+    code, detail = STORE_UNAVAILABLE
+    response = JsonResponse({"code": code, "detail": str(detail)}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -307,3 +304,15 @@ def end_linked_session(sender: Any, request: HttpRequest | None = None, **kwargs
 # Connected when allauth loads the strategy, which it does at the start of every headless
 # request, before any logout it serves.
 user_logged_out.connect(end_linked_session, dispatch_uid="tokens.contrib.allauth.logout")
+
+
+def without_second_factor(user: AbstractBaseUser) -> bool:
+    """Return whether `user` may sign in with a password alone: no allauth second factor.
+
+    Set as `TOKENS["PASSWORD_LOGIN_ALLOWED"]` on a site with `allauth.mfa`: the app's own
+    password logins (`POST auth/login`, the password grant) check the password only, so an
+    account with TOTP (or any authenticator allauth asks for) must sign in through allauth.
+    """
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return not is_mfa_enabled(user)
