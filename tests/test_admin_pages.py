@@ -218,6 +218,16 @@ def test_user_page_sessions_and_ending_one(
     expect(page.locator(".messagelist")).to_contain_text("Ended session")
     expect(page.locator("table.tokens-user-sessions tbody tr")).to_have_count(1)
 
+    # The users list, with the mixin's action.
+    page.goto(f"{site.url}/admin/accounts/user/")
+    assert_breadcrumbs(page, "Home", "Accounts", "Users")
+    page.locator(f"input[name=_selected_action][value='{alice.pk}']").check()
+    page.select_option("select[name=action]", "end_all_sessions")
+    page.locator("button[name=index]").first.click()
+    expect(page.locator(".messagelist")).to_contain_text("Ended 1 session of the selected users.")
+    shoot(page, "user_changelist_action")
+    assert_table_fits(page.locator("#result_list"))
+
 
 def test_service_client_pages(admin_page: Page, site: Any) -> None:
     page = admin_page
