@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -310,11 +311,20 @@ if os.environ.get("OIDC_SERVER_URL"):
     )
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 # Email (verification and reset codes): files in EMAIL_FILE_PATH when it is set, else the console.
-if os.environ.get("EMAIL_FILE_PATH"):
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
+# Django 6.1 configures mail in MAILERS and deprecates EMAIL_BACKEND and EMAIL_FILE_PATH.
+_MAIL_FILES = os.environ.get("EMAIL_FILE_PATH")
+_MAIL_BACKEND = "filebased" if _MAIL_FILES else "console"
+if django.VERSION >= (6, 1):
+    MAILERS = {
+        "default": {
+            "BACKEND": f"django.core.mail.backends.{_MAIL_BACKEND}.EmailBackend",
+            "OPTIONS": {"file_path": _MAIL_FILES} if _MAIL_FILES else {},
+        }
+    }
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = f"django.core.mail.backends.{_MAIL_BACKEND}.EmailBackend"
+    if _MAIL_FILES:
+        EMAIL_FILE_PATH = _MAIL_FILES
 
 LOGGING = {
     "version": 1,

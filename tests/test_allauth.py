@@ -309,8 +309,16 @@ def test_the_cookie_transport_sets_the_apps_refresh_cookie(allauth_client, user)
 @pytest.fixture
 def mailbox(settings, tmp_path):
     """Send the site's email to files in a fresh directory; return that directory."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    settings.EMAIL_FILE_PATH = str(tmp_path)
+    import django
+
+    backend = "django.core.mail.backends.filebased.EmailBackend"
+    if django.VERSION >= (6, 1):  # MAILERS replaces EMAIL_BACKEND and EMAIL_FILE_PATH
+        settings.MAILERS = {
+            "default": {"BACKEND": backend, "OPTIONS": {"file_path": str(tmp_path)}}
+        }
+    else:
+        settings.EMAIL_BACKEND = backend
+        settings.EMAIL_FILE_PATH = str(tmp_path)
     return tmp_path
 
 
