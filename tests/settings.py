@@ -126,12 +126,12 @@ if os.environ.get("TEST_URLCONF"):
 
 # The suite logs in thousands of times from 127.0.0.1: keep the login throttles out of its way
 # (they still count, in Redis, on every login). Throttle tests lower them with `settings`;
-# TEST_THROTTLE_* lower them for a gunicorn server.
+# TEST_THROTTLE_* lower them for a gunicorn server (empty: that scope off).
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {
-        "tokens_login_address": os.environ.get("TEST_THROTTLE_ADDRESS", "100000/min"),
-        "tokens_login_username": os.environ.get("TEST_THROTTLE_USERNAME", "100000/min"),
+        "tokens_login_address": os.environ.get("TEST_THROTTLE_ADDRESS", "100000/min") or None,
+        "tokens_login_username": os.environ.get("TEST_THROTTLE_USERNAME", "100000/min") or None,
     },
 }
 
