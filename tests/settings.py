@@ -172,6 +172,7 @@ if os.environ.get("TEST_THROTTLE_CACHE") == "database":
 # must keep their own (tests/test_site_drf_defaults.py). DRF reads these when the view classes
 # are defined, so only a server started with them shows what a site sees.
 if os.environ.get("TEST_SITE_DRF_DEFAULTS"):
+    _rates: dict[str, str] = REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]  # type: ignore[assignment]
     REST_FRAMEWORK = {
         **REST_FRAMEWORK,
         "DEFAULT_THROTTLE_CLASSES": [
@@ -179,7 +180,7 @@ if os.environ.get("TEST_SITE_DRF_DEFAULTS"):
             "rest_framework.throttling.UserRateThrottle",
         ],
         "DEFAULT_THROTTLE_RATES": {
-            **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            **_rates,
             "anon": "1/min",
             "user": "1/min",
         },

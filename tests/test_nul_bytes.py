@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.contract.conftest import HAS_POSTGRES
 from tests.conftest import bearer, login
+from tests.contract.conftest import HAS_POSTGRES
 from tokens.authserver import clients
 
 pytestmark = [

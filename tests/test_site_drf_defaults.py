@@ -10,6 +10,7 @@ defaults when a view class is defined: these tests run a gunicorn started with t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.live
 
 
 @pytest.fixture
-def site(gunicorn_servers: Any, transactional_db: None, make_user: Any) -> httpx.Client:
+def site(gunicorn_servers: Any, transactional_db: None, make_user: Any) -> Iterator[httpx.Client]:
     make_user("alice")
     server = gunicorn_servers(workers=1, TEST_SITE_DRF_DEFAULTS="1")
     with httpx.Client(base_url=server.url, timeout=30) as client:

@@ -8,13 +8,18 @@ No DRF import: an integration that runs without DRF's request machinery imports 
 
 from __future__ import annotations
 
-from django.utils.functional import Promise
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt import settings as jwt_settings
 
 from .errors import SessionRevoked, TokenExpired, TokenInvalid, TokenReused, TokensError
 
-Answer = tuple[str, Promise]
+if TYPE_CHECKING:
+    # What gettext_lazy returns, as django-stubs (and DRF's stubs) name it.
+    from django.utils.functional import _StrPromise
+
+Answer = tuple[str, "_StrPromise"]
 
 NOT_AUTHENTICATED: Answer = (
     "not_authenticated",
