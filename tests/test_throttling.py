@@ -500,4 +500,4 @@ def test_a_file_based_cache_is_refused_by_a_system_check(settings, tmp_path):
     settings.TOKENS = {**settings.TOKENS, "THROTTLE_CACHE_ALIAS": "throttles"}
     messages = check_settings()
     assert [m.id for m in messages] == ["tokens.E011"]
-    assert "THROTTLE_CACHE_ALIAS" in messages[0].hint
+    assert "THROTTLE_CACHE_ALIAS" in str(messages[0].hint)
