@@ -443,6 +443,45 @@ def check_issuer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
+# --- django-allauth ending in the app's sessions (tokens.W030, W031) --------------------------
+
+ALLAUTH_STRATEGY = "tokens.contrib.allauth.TokenStrategy"
+
+
+@register(Tags.security)
+def check_allauth_integration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn about what a site using `tokens.contrib.allauth.TokenStrategy` left out.
+
+    Read from the settings alone (allauth is an optional extra): the cookie transport's
+    middleware, and the password login that would skip allauth's second factor.
+    """
+    if getattr(settings, "HEADLESS_TOKEN_STRATEGY", None) != ALLAUTH_STRATEGY:
+        return []
+    messages: list[CheckMessage] = []
+    if "tokens.contrib.allauth.RefreshCookieMiddleware" not in settings.MIDDLEWARE:
+        messages.append(
+            Warning(
+                "HEADLESS_TOKEN_STRATEGY is the app's, but its RefreshCookieMiddleware is not in "
+                "MIDDLEWARE: a browser flow sent with 'X-Tokens-Transport: cookie' is refused.",
+                hint="Add 'tokens.contrib.allauth.RefreshCookieMiddleware' to MIDDLEWARE, after "
+                "'django.middleware.csrf.CsrfViewMiddleware' (docs/integrations.md).",
+                id="tokens.W030",
+            )
+        )
+    if "allauth.mfa" in settings.INSTALLED_APPS and tokens_settings.PASSWORD_LOGIN_ALLOWED is None:
+        messages.append(
+            Warning(
+                "allauth.mfa is installed, but the app's own password login (POST auth/login, "
+                "the password grant) signs in any correct password: an account with a second "
+                "factor can skip it there.",
+                hint="Set TOKENS['PASSWORD_LOGIN_ALLOWED'] = "
+                "'tokens.contrib.allauth.without_second_factor'.",
+                id="tokens.W031",
+            )
+        )
+    return messages
+
+
 # --- The refresh cookie's path (tokens.W020) ------------------------------------------------
 
 
