@@ -69,3 +69,12 @@ def test_a_nul_in_the_login_name_is_a_bad_request(api, user):
         "/api/auth/login", {"username": "ali\x00ce", "password": "x"}, format="json"
     )
     assert response.status_code == 400, response.content
+
+
+def test_a_nul_in_the_live_sessions_search_finds_nobody(client, admin_user, user):
+    client.force_login(admin_user)
+
+    response = client.get("/admin/tokens/livesession/", {"q": "ali\x00ce"})
+
+    assert response.status_code == 200
+    assert "alice" not in response.content.decode().split("<tbody>")[-1]

@@ -256,6 +256,9 @@ class LiveSessionAdmin(_ModelAdmin):
         return TemplateResponse(request, "admin/tokens/livesession/change_list.html", context)
 
     def _search(self, request: HttpRequest, query: str) -> tuple[list[LiveSessionRow], bool]:
+        if "\x00" in query:
+            # No stored name holds a NUL (PostgreSQL refuses it in text, with an error): nobody.
+            return [], False
         user_model = get_user_model()
         username_field = user_model.USERNAME_FIELD
         users = list(
