@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
@@ -139,6 +140,29 @@ def _known_attributes(model: type[models.Model], field_name: str, claim: Any) ->
     and UUID fields), and `is_authenticated` / `is_anonymous` / truthiness when the model keeps
     Django's own definitions.
     """
+    known, field = _model_knowledge(model, field_name)
+    known = dict(known)
+    if field is None:
+        return known
+    try:
+        value = field.to_python(claim)
+    except ValidationError:
+        return known
+    known[field.name] = known[field.attname] = value
+    if field.primary_key:
+        known["pk"] = value
+    return known
+
+
+@functools.lru_cache(maxsize=32)
+def _model_knowledge(
+    model: type[models.Model], field_name: str
+) -> tuple[dict[str, Any], models.Field[Any, Any] | None]:
+    """Return what every user of the model answers without its row, and the id field to read.
+
+    Asked on every authenticated request; a model's fields and methods do not change while it
+    runs. The field is None when the claim cannot be trusted to equal the stored value.
+    """
     known: dict[str, Any] = {}
     base = AbstractBaseUser.__dict__
     if (
@@ -151,13 +175,7 @@ def _known_attributes(model: type[models.Model], field_name: str, claim: Any) ->
     try:
         field = model._meta.get_field(field_name)
     except FieldDoesNotExist:
-        return known
+        return known, None
     if isinstance(field, models.IntegerField | models.UUIDField) and not field.is_relation:
-        try:
-            value = field.to_python(claim)
-        except ValidationError:
-            return known
-        known[field.name] = known[field.attname] = value
-        if field.primary_key:
-            known["pk"] = value
-    return known
+        return known, cast("models.Field[Any, Any]", field)
+    return known, None

@@ -1,4 +1,4 @@
-"""The database session store: sessions in the site's database, through the ORM.
+"""The database session store: sessions in the site's database.
 
 One row per session (`tokens.models.StoredSession`), updated in place by every rotation, so a
 session's rows never grow with its refreshes. One row per user (`tokens.models.SessionOwner`)
@@ -20,7 +20,10 @@ The per-request check (`is_live()`) is one primary-key lookup. The user is loade
 view reads it, as with Redis (`tokens.authentication`). One query for both (the user filtered
 by an `Exists` on the session) saves that second round trip, but building it through the ORM
 cost about 450 µs more CPU on every request: measured on PostgreSQL, it made the authenticated
-GET 0.71-0.73x simplejwt's against about 1.0x (docs/benchmarks.md).
+GET 0.71-0.73x simplejwt's against about 1.0x (docs/benchmarks.md). The hot path's three
+statements (that check, and a rotation's read and compare-and-swap UPDATE) are written once
+per database from the model's `_meta` and run through `connection.cursor()`: built through the
+QuerySet API they cost most of the request's CPU. Everything else goes through the ORM.
 
 Every query goes to the database `router.db_for_write()` names for these models, reads
 included: a replica that lags could show a revoked session as live. A database error that means
@@ -30,13 +33,16 @@ its timeout) raises `StoreUnavailable`, which the API answers with 503.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, router, transaction
+from django.core.signals import setting_changed
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import QuerySet
 
 from .. import rules
@@ -98,8 +104,54 @@ def _record(row: dict[str, Any]) -> SessionRecord:
     return SessionRecord(**{name: row[name] for name in _RECORD_FIELDS})
 
 
+_READ_FIELDS = (*_RECORD_FIELDS, "version")
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The hot path's statements: every authenticated request's check and a rotation's."""
+
+    live: str  # params: session id, user id, now (whole seconds)
+    read: str  # params: session id, user id; columns: _READ_FIELDS
+    rotate: str  # params: _ROTATION_FIELDS' values, new version, session id, user id, version
+
+
+@functools.cache
+def _statements(alias: str) -> _Statements:
+    """Write the hot path's SQL once per database, from `StoredSession._meta`.
+
+    Hand-written (`connection.cursor()`) because building the same statements through the
+    QuerySet API cost most of a request's CPU. Every column is a plain number or string, which
+    every backend returns as the ORM would.
+    """
+    quote = connections[alias].ops.quote_name
+    meta = StoredSession._meta
+    columns = {field.name: str(field.column) for field in meta.concrete_fields}
+
+    def column(name: str) -> str:
+        return quote(columns[name])
+
+    table = quote(meta.db_table)
+    key = f"{column('session_id')} = %s AND {column('user_id')} = %s"
+    assignments = ", ".join(f"{column(name)} = %s" for name in (*_ROTATION_FIELDS, "version"))
+    # Names from the model's _meta, quoted by the connection; every value is a parameter.
+    return _Statements(
+        live=f"SELECT 1 FROM {table} WHERE {key} AND {column('expires_at')} > %s",  # noqa: S608
+        read=f"SELECT {', '.join(column(n) for n in _READ_FIELDS)} FROM {table} WHERE {key}",  # noqa: S608
+        rotate=f"UPDATE {table} SET {assignments} WHERE {key} AND {column('version')} = %s",  # noqa: S608
+    )
+
+
+def _forget_statements(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DATABASES":
+        _statements.cache_clear()
+
+
+setting_changed.connect(_forget_statements, dispatch_uid="tokens.stores.db.statements")
+
+
 class DatabaseStore(BaseStore):
-    """Sessions in the database (`tokens.models`), through the QuerySet API."""
+    """Sessions in the database (`tokens.models`); the hot path in hand-written SQL."""
 
     @property
     def alias(self) -> str:
@@ -171,9 +223,14 @@ class DatabaseStore(BaseStore):
         if max_replays is None:
             max_replays = tokens_settings.ROTATION_MAX_REPLAYS
         sessions = self._sessions().filter(pk=session_id, user_id=user_id)
+        alias = self.alias
+        sql = _statements(alias)
         with _available():
             for _ in range(MAX_ATTEMPTS):
-                row = next(iter(sessions.values(*_RECORD_FIELDS, "version")[:1]), None)
+                with connections[alias].cursor() as cursor:
+                    cursor.execute(sql.read, [session_id, user_id])
+                    values = cursor.fetchone()
+                row = None if values is None else dict(zip(_READ_FIELDS, values, strict=True))
                 record = None if row is None else _record(row)
                 decision = rules.decide_refresh(
                     record,
@@ -194,9 +251,14 @@ class DatabaseStore(BaseStore):
                         return Rotation(decision.outcome)
                     continue
                 if decision.record is not record:
-                    changes = {name: getattr(decision.record, name) for name in _ROTATION_FIELDS}
-                    if not current.update(**changes, version=row["version"] + 1):
-                        continue
+                    changes = [getattr(decision.record, name) for name in _ROTATION_FIELDS]
+                    with connections[alias].cursor() as cursor:
+                        cursor.execute(
+                            sql.rotate,
+                            [*changes, row["version"] + 1, session_id, user_id, row["version"]],
+                        )
+                        if not cursor.rowcount:
+                            continue
                 kept = decision.record
                 return Rotation(
                     decision.outcome,
@@ -208,10 +270,12 @@ class DatabaseStore(BaseStore):
         raise StoreUnavailable(f"session {session_id} kept changing under {MAX_ATTEMPTS} refreshes")
 
     def is_live(self, user_id: str, session_id: str, now: float) -> bool:
-        with _available():
-            return (
-                self._sessions().filter(pk=session_id, user_id=user_id, expires_at__gt=now).exists()
-            )
+        alias = self.alias
+        with _available(), connections[alias].cursor() as cursor:
+            # `expires_at` is an integer column: compared with the whole seconds, as the ORM's
+            # `expires_at__gt=now` does.
+            cursor.execute(_statements(alias).live, [session_id, user_id, int(now)])
+            return cursor.fetchone() is not None
 
     def get(self, user_id: str, session_id: str) -> SessionRecord | None:
         with _available():
