@@ -22,6 +22,9 @@ import warnings
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, INSTALLED_APPS, REST_FRAMEWORK, TOKENS
 
+# The site asks allauth whether a password alone may sign a user in; allauth is left out here,
+# and the anchor asks nothing.
+TOKENS = {**TOKENS, "PASSWORD_LOGIN_ALLOWED": None}
 # BENCH_STORE=database measures the database store (bench/run.py --db-store); Redis otherwise.
 if os.environ.get("BENCH_STORE") == "database":
     TOKENS = {**TOKENS, "STORE": "tokens.stores.db.DatabaseStore"}
