@@ -260,15 +260,87 @@ class RedisServer:
         self.stop()
 
 
-class Gunicorn:
-    """A gunicorn server on a free loopback port, started at construction, in its own group.
+class _Server:
+    """An HTTP server process on a free loopback port, started at construction, in its own group.
 
-    `env` is the servers' whole environment (the caller merges os.environ in, and sets
-    DJANGO_SETTINGS_MODULE). The server counts as started once `ready_path` answers HTTP, with
-    any status: Django has then loaded in a worker. Its workers are children of `pid`. `port`
-    names the port when a restart must come back at the same address; `python` runs gunicorn
-    from another virtualenv (an installed wheel's).
+    It counts as started once `ready_path` answers HTTP, with any status (Django has then loaded
+    in a worker). `env` is its whole environment (the caller merges os.environ in, and sets
+    DJANGO_SETTINGS_MODULE). A subclass gives the command that serves on a port.
     """
+
+    name = "server"
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        port: int,
+        ready_path: str,
+        ready_within: float,
+        stderr: int | IO[bytes] | None,
+        cwd: Path,
+    ) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            # Its own process group: stop() ends the master and every worker, and a Ctrl-C
+            # in the caller's terminal does not kill it before the caller's cleanup runs.
+            start_new_session=True,
+        )
+        try:
+            wait_until(
+                lambda: self._answers(ready_path),
+                self.name,
+                timeout=ready_within,
+                process=self.process,
+                errors=(OSError, http.client.HTTPException),
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        """Return the server's main pid (its workers' parent)."""
+        return self.process.pid
+
+    def _answers(self, path: str) -> None:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=1) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError:
+            pass  # an HTTP answer, whatever its status, is a server that has started
+
+    def stop(self) -> None:
+        """Stop the server and its workers (SIGTERM to the group, SIGKILL after 10 s)."""
+        stop_process(self.process, group=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Gunicorn(_Server):
+    """A gunicorn server (see `_Server`); its workers are children of `pid`.
+
+    `port` names the port when a restart must come back at the same address; `python` runs
+    gunicorn from another virtualenv (an installed wheel's).
+    """
+
+    name = "gunicorn"
 
     def __init__(
         self,
@@ -286,61 +358,22 @@ class Gunicorn:
         port: int | None = None,
         python: str | Path = sys.executable,
     ) -> None:
-        self.port = free_port() if port is None else port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                *(str(python), "-m", "gunicorn", app),
-                *("--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)),
-                *("--timeout", str(timeout), "--graceful-timeout", str(graceful_timeout)),
-                *options,
-            ],
-            cwd=cwd,
-            env=dict(env),
-            stdout=subprocess.DEVNULL,
+        port = free_port() if port is None else port
+        command = [
+            *(str(python), "-m", "gunicorn", app),
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+            *("--timeout", str(timeout), "--graceful-timeout", str(graceful_timeout)),
+            *options,
+        ]
+        super().__init__(
+            command,
+            env,
+            port=port,
+            ready_path=ready_path,
+            ready_within=ready_within,
             stderr=stderr,
-            # Its own process group: stop() ends the master and every worker, and a Ctrl-C
-            # in the caller's terminal does not kill it before the caller's cleanup runs.
-            start_new_session=True,
+            cwd=cwd,
         )
-        try:
-            wait_until(
-                lambda: self._answers(ready_path),
-                "gunicorn",
-                timeout=ready_within,
-                process=self.process,
-                errors=(OSError, http.client.HTTPException),
-            )
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def pid(self) -> int:
-        """Return the gunicorn master's pid (its workers' parent)."""
-        return self.process.pid
-
-    def _answers(self, path: str) -> None:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=1) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError:
-            pass  # an HTTP answer, whatever its status, is a server that has started
-
-    def stop(self) -> None:
-        """Stop the master and its workers (SIGTERM to the group, SIGKILL after 10 s)."""
-        stop_process(self.process, group=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _Topology:
@@ -652,13 +685,13 @@ class RedisCluster(_Topology):
             server.flushall()
 
 
-class Uvicorn:
+class Uvicorn(_Server):
     """An ASGI app served by uvicorn (one worker: one event loop) on a free loopback port.
 
-    Started at construction in a process group of its own, and counted as started once
-    `ready_path` answers HTTP, with any status, as `Gunicorn`. `env` is its whole environment
-    (the caller merges os.environ in, and sets DJANGO_SETTINGS_MODULE).
+    See `_Server`.
     """
+
+    name = "uvicorn"
 
     def __init__(
         self,
@@ -671,54 +704,22 @@ class Uvicorn:
         stderr: int | IO[bytes] | None = subprocess.DEVNULL,
         cwd: Path = ROOT,
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", app),
-                *("--host", "127.0.0.1", "--port", str(self.port)),
-                *("--no-access-log", "--lifespan", "off", "--timeout-graceful-shutdown", "2"),
-                *options,
-            ],
-            cwd=cwd,
-            env=dict(env),
-            stdout=subprocess.DEVNULL,
+        port = free_port()
+        command = [
+            *(sys.executable, "-m", "uvicorn", app),
+            *("--host", "127.0.0.1", "--port", str(port)),
+            *("--no-access-log", "--lifespan", "off", "--timeout-graceful-shutdown", "2"),
+            *options,
+        ]
+        super().__init__(
+            command,
+            env,
+            port=port,
+            ready_path=ready_path,
+            ready_within=ready_within,
             stderr=stderr,
-            start_new_session=True,
+            cwd=cwd,
         )
-        try:
-            wait_until(
-                lambda: self._answers(ready_path),
-                "uvicorn",
-                timeout=ready_within,
-                process=self.process,
-                errors=(OSError, http.client.HTTPException),
-            )
-        except BaseException:
-            self.stop()
-            raise
-
-    def _answers(self, path: str) -> None:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=1) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError:
-            pass  # an HTTP answer, whatever its status, is a server that has started
-
-    def stop(self) -> None:
-        """Stop it (SIGTERM to its group, SIGKILL after 10 s)."""
-        stop_process(self.process, group=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class OIDCProvider:
