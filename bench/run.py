@@ -1,4 +1,4 @@
-"""Benchmark this app against simplejwt + its blacklist app, served by the same processes.
+"""Benchmark this app against simplejwt + its blacklist app (the anchor project), side by side.
 
     python -m bench.run                      # SQLite (or $DATABASE_URL), full size
     python -m bench.run --db sqlite --db postgres://postgres@127.0.0.1:5432/tokens_bench
@@ -19,6 +19,10 @@ database as simplejwt's blacklist, and its rows per session counted across the r
 Unless --skip-topologies, a Redis Sentinel and a Redis Cluster of the run's own are started too,
 and this app's refresh and authenticated GET are measured on each against one Redis
 (bench/topologies.py), with the spread of 100,000 users' keys over the cluster.
+
+simplejwt is the anchor project, a project of its own (bench/anchor.py): its own virtualenv
+(built under .bench/ from its requirements.txt), its own gunicorn with 2 sync workers and its
+own database on the same server, beside this app's gunicorn.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="a PostgreSQL URL (or sqlite) to measure once more with the database store as "
         "this app; repeat for several",
+    )
+    parser.add_argument(
+        "--anchor",
+        help="the simplejwt anchor project (default: $BENCH_ANCHOR, else "
+        "../shared/anchors/simplejwt_baseline beside the repository)",
     )
     parser.add_argument("--tiny", action="store_true", help="seconds, not minutes")
     parser.add_argument("--rounds", type=int, help="override the size's rounds")
@@ -95,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             child(args)
         return
+    if args.anchor:
+        os.environ["BENCH_ANCHOR"] = args.anchor  # the children read it (bench/anchor.py)
     for tool in ("wrk", "redis-server", "redis-cli"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (Debian: apt-get install {tool})")
