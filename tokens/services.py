@@ -380,10 +380,10 @@ def token_user(claim: Any) -> AbstractBaseUser | None:
     """Return the user a token's user-id claim names, or None if there is none.
 
     It is the user the default manager's `get()` for `USER_ID_FIELD = claim` returns, read
-    with one hand-written SELECT (`connection.cursor()`), its columns converted by the
-    converters the ORM applies to them and the instance built by `Model.from_db()`, when that
-    manager returns the table's rows as they are. A field that is not unique and names several
-    users raises `MultipleObjectsReturned`, as the ORM does.
+    with one hand-written SELECT through the manager's `raw()` (which converts each column as
+    the ORM does and builds the instance), when that manager returns the table's rows as they
+    are. A field that is not unique and names several users raises `MultipleObjectsReturned`,
+    as the ORM does.
     """
     model = get_user_model()
     queries = _user_queries(model, jwt_api_settings().USER_ID_FIELD, model._default_manager.db)
@@ -391,21 +391,10 @@ def token_user(claim: Any) -> AbstractBaseUser | None:
         param = queries.param(claim)
         if param is _NO_USER:
             return None
-        connection = connections[queries.alias]
-        with connection.cursor() as cursor:
-            cursor.execute(queries.row_sql, [param])
-            rows = cursor.fetchmany(2)
-        if len(rows) > 1:
+        users = list(model._default_manager.db_manager(queries.alias).raw(queries.row_sql, [param]))
+        if len(users) > 1:
             raise _several(model)
-        if not rows:
-            return None
-        values = list(rows[0])
-        for position, converters, column in queries.converters:
-            value = values[position]
-            for converter in converters:
-                value = converter(value, column, connection)
-            values[position] = value
-        return model.from_db(queries.alias, queries.attnames, values)
+        return users[0] if users else None
     found = _users_named_by(model, claim)
     try:
         return None if found is None else found.get()
@@ -435,10 +424,6 @@ class _UserQueries:
     field: Any
     row_sql: str
     active_sql: str
-    # The columns of row_sql, in order, and the (position, converters, column) of those the
-    # ORM converts when it reads them (a datetime on SQLite, a field's from_db_value()).
-    attnames: tuple[str, ...]
-    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
 
     def param(self, claim: Any) -> Any:
         """Return the claim as the query's parameter, or `_NO_USER` if the field refuses it."""
@@ -476,14 +461,6 @@ def _user_queries(model: Any, field_name: str, alias: str) -> _UserQueries | Non
     where = f"{quote(field.column)} = %s"
     fields = model._meta.concrete_fields
     columns = ", ".join(quote(f.column) for f in fields)
-    converters = []
-    for position, each in enumerate(fields):
-        # The converters the ORM's own read of this column applies: the backend's, then the
-        # field's (SQLCompiler.get_converters()).
-        column = each.get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if found:
-            converters.append((position, tuple(found), column))
     active = model._meta.get_field("is_active").column if _has_active_column(model) else None
     # Names from the model's _meta, quoted by the connection; the claim is a parameter.
     return _UserQueries(
@@ -491,8 +468,6 @@ def _user_queries(model: Any, field_name: str, alias: str) -> _UserQueries | Non
         field=field,
         row_sql=f"SELECT {columns} FROM {table} WHERE {where}",  # noqa: S608
         active_sql=f"SELECT {quote(active)} FROM {table} WHERE {where}" if active else "",  # noqa: S608
-        attnames=tuple(f.attname for f in fields),
-        converters=tuple(converters),
     )
 
 
