@@ -69,7 +69,8 @@ def render(results: list[dict[str, Any]], command: str) -> str:
     from bench import topologies
 
     spread = [r for r in results if r.get("store") == "topologies"]
-    results = [r for r in results if r.get("store") != "topologies"]
+    throttles = next((r for r in results if r.get("store") == "throttle_keys"), None)
+    results = [r for r in results if r.get("store") not in ("topologies", "throttle_keys")]
     for result in results:
         lines += render_database(result)
         lines += render_cpu(result)
@@ -82,8 +83,34 @@ def render(results: list[dict[str, Any]], command: str) -> str:
     for result in results:
         if "simplejwt_rotations" in result:
             lines += render_simplejwt_rows(result)
-    lines += render_targets(results, memory)
+    if throttles:
+        lines += render_throttle_keys(throttles)
+    lines += render_targets(results, memory, throttles)
     return "\n".join(lines) + "\n"
+
+
+def render_throttle_keys(result: dict[str, Any]) -> list[str]:
+    """Return the table of the keys the login throttles leave (bench/throttle_keys.py)."""
+    lines = [
+        "### Login throttles' keys",
+        "",
+        "2,000 logins from one address over 190 usernames, through the login endpoint's "
+        "throttles (`python -m bench.throttle_keys`).",
+        "",
+        "| rates | answers | keys left | bytes (`MEMORY USAGE`) | longest TTL |",
+        "|---|---|---|---|---|",
+    ]
+    for name, title in (
+        ("rates_out_of_the_way", "out of the way (every login counted on both budgets)"),
+        ("site_defaults", "the defaults (60/min per address, 10/min per username)"),
+    ):
+        run = result[name]
+        answers = ", ".join(f"{count:,} x {status}" for status, count in run["statuses"].items())
+        lines.append(
+            f"| {title} | {answers} | {run['keys']:,} | {run['bytes']:,} | "
+            f"{run['max_ttl_seconds']} s |"
+        )
+    return [*lines, ""]
 
 
 def title_of(result: dict[str, Any]) -> str:
@@ -283,7 +310,11 @@ def render_simplejwt_rows(result: dict[str, Any]) -> list[str]:
     ]
 
 
-def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None) -> list[str]:
+def render_targets(
+    results: list[dict[str, Any]],
+    memory: dict[str, Any] | None,
+    throttles: dict[str, Any] | None = None,
+) -> list[str]:
     lines = ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
 
     def row(target: str, measured: str, ok: bool | None, note: str = "") -> None:
@@ -370,6 +401,16 @@ def render_targets(results: list[dict[str, Any]], memory: dict[str, Any] | None)
             f"memory flat across {memory['rotations']:,} rotations",
             f"{keys:+,} keys, {growth / 1024:+,.1f} KiB",
             keys == 0 and abs(growth) <= 0.01 * (memory["after_first"] - memory["base"]),
+        )
+    if throttles:
+        # "A few hundred": one key per username and one for the address per window, and the
+        # run may straddle two windows.
+        keys = throttles["rates_out_of_the_way"]["keys"]
+        row(
+            "login throttles: 2,000 logins from one address over 190 usernames leave at most a "
+            "few hundred keys (one per username and address seen in a window)",
+            f"{keys:,} keys",
+            keys <= 2 * (190 + 1),
         )
     return [*lines, ""]
 
