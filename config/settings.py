@@ -279,7 +279,11 @@ if os.environ.get("SIGNING_KEY_FILE"):
 # django-allauth headless (docs/integrations.md): its app client at /_allauth/app/v1/, whose
 # sign-ins start the app's sessions. Log in with the username or the email; users made with
 # create_user (no allauth email row) log in by username. Sign-up verifies the email by a code;
-# passwords are reset by a code; TOTP and recovery codes are on.
+# passwords are reset by a code; TOTP, recovery codes and passkeys (WebAuthn) are on. A passkey
+# signs in on its own (MFA_PASSKEY_LOGIN_ENABLED) or as the second factor after a password.
+# WebAuthn's RP ID is the request's host: passkeys work over https, or over http on localhost
+# (http://localhost:8000 with `make run`), never at http://127.0.0.1:8000. Leave
+# MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN off: it accepts an assertion made for any origin.
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -295,7 +299,8 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
 # OIDC_SERVER_URL (the provider's issuer), OIDC_CLIENT_ID and OIDC_CLIENT_SECRET: log in with an
 # OpenID Connect provider (allauth's openid_connect provider, id "oidc").
 SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {"openid_connect": {"APPS": []}}
