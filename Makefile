@@ -114,10 +114,12 @@ vue: vue-build run
 test-browser: chromium install
 	$(BIN)/python -m pytest tests/test_js_client.py tests/test_browser.py tests/test_vue.py
 
-# Benchmarks against simplejwt + its blacklist app, written into docs/benchmarks.md (about
-# 10 minutes; needs wrk and redis-server). SQLite always; PostgreSQL too when DATABASE_URL is
-# given, e.g. `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokens_bench`, with
-# the Redis store and then with the database store (about 6 minutes more).
+# Benchmarks against simplejwt + its blacklist app (the anchor project beside this checkout,
+# served from its own virtualenv under .bench/ and its own gunicorn), written into
+# docs/benchmarks.md; needs wrk, redis-server and pip access the first time. SQLite always;
+# PostgreSQL too when DATABASE_URL is given, e.g.
+# `make bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokens_bench`, with the Redis
+# store and then with the database store: about 18 minutes in all on 2 cores.
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m bench.run --db sqlite $(if $(DATABASE_URL),--db $(DATABASE_URL) --db-store $(DATABASE_URL)) --write-docs $(BENCH_ARGS)
