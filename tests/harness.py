@@ -722,12 +722,12 @@ class Uvicorn(_Server):
         )
 
 
-class OIDCProvider:
+class OIDCProvider(Gunicorn):
     """A real OpenID Connect provider (tests/oidc_provider: django-oauth-toolkit) in gunicorn.
 
     Its database, its signing key, its one user and its one confidential client are made at
     construction, in `directory`; `issuer` is what its discovery document and id tokens say
-    (`http://127.0.0.1:PORT/o`). A context manager, like the servers above.
+    (`http://127.0.0.1:PORT/o`). A `Gunicorn`: stopped by `stop()` or its with-block.
     """
 
     def __init__(
@@ -763,26 +763,10 @@ class OIDCProvider:
         subprocess.run(
             [sys.executable, "-m", "tests.oidc_provider.bootstrap"], cwd=ROOT, env=env, check=True
         )
-        self.server = Gunicorn(
+        super().__init__(
             env,
             workers=2,
             app="tests.oidc_provider.wsgi:application",
             ready_path="/o/.well-known/openid-configuration",
         )
-        self.url = self.server.url
         self.issuer = f"{self.url}/o"
-
-    def stop(self) -> None:
-        """Stop its gunicorn."""
-        self.server.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

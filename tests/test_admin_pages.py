@@ -17,15 +17,14 @@ from typing import Any
 import django
 import pytest
 from django.test import Client
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from rest_framework.test import APIClient
 
+from tests import test_browser
 from tests.conftest import PASSWORD, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "admin" / django.__version__
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 # Django 6.1 made the breadcrumbs an ordered list; its stylesheet draws the bar on that only.
@@ -83,21 +82,9 @@ TABLE_JS = """(table) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(autouse=True)
-def allow_db_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Playwright's sync API keeps an event loop running in this thread; Django would take the
-    # test's own database calls for calls from async code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The browser tests' fixtures, shared: Debian's Chromium, and the database beside Playwright.
+chromium = test_browser.chromium
+allow_db_beside_playwright = test_browser.allow_db_beside_playwright
 
 
 @pytest.fixture
