@@ -1,7 +1,7 @@
 """URLs of the tokens app; include them anywhere: `path("api/", include("tokens.urls"))`.
 
 Every path is under `auth/`; the refresh cookie's path follows the mount point
-(`tokens.views.refresh_cookie_path`).
+(`tokens.cookies.refresh_cookie_path`).
 """
 
 from __future__ import annotations

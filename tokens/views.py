@@ -29,12 +29,7 @@ from . import services
 from .answers import refresh_failure
 from .authentication import SessionJWTAuthentication
 from .conf import tokens_settings
-from .cookies import (  # noqa: F401 (COOKIE_VIEWS, mounted_cookie_path: moved, still importable)
-    COOKIE_VIEWS,
-    mounted_cookie_path,
-    refresh_cookie_path,
-    set_refresh_cookie,
-)
+from .cookies import refresh_cookie_path, set_refresh_cookie
 from .errors import LoginInterrupted, SessionNotFound, StoreUnavailable, TokensError
 from .exceptions import (
     CsrfFailed,
