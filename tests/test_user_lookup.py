@@ -8,9 +8,29 @@ out of the column's range too, which the database would refuse as a parameter).
 
 import pytest
 
+from tests.contract.conftest import HAS_POSTGRES
 
-@pytest.mark.django_db
-def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model):
+pytestmark = pytest.mark.django_db(databases=["default", "postgres"] if HAS_POSTGRES else None)
+
+
+@pytest.fixture(
+    autouse=True,
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=pytest.mark.skipif(not HAS_POSTGRES, reason="TOKENS_TEST_POSTGRES is empty"),
+        ),
+    ],
+)
+def on_database(request, settings):
+    """Every test on SQLite (rows converted by `Manager.raw()`) and on PostgreSQL (read as is)."""
+    if request.param == "postgres":
+        settings.DATABASE_ROUTERS = ["tests.contract.conftest.EverythingOnPostgres"]
+    return request.param
+
+
+def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model, on_database):
     from django.utils import timezone
 
     from tokens.services import token_user
@@ -25,22 +45,25 @@ def test_token_user_is_the_user_the_orm_loads(make_user, django_user_model):
     for field in django_user_model._meta.concrete_fields:
         assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name
         assert type(getattr(fast, field.attname)) is type(getattr(orm, field.attname)), field.name
-    assert (fast._state.adding, fast._state.db) == (False, "default")
+    alias = "postgres" if on_database == "postgres" else "default"
+    assert (fast._state.adding, fast._state.db) == (False, alias)
     fast.first_name = "Alice"
     fast.save()  # an UPDATE of the loaded row, not an INSERT
     assert django_user_model.objects.get(pk=user.pk).first_name == "Alice"
     assert django_user_model.objects.count() == 2
 
 
-@pytest.mark.django_db
 def test_the_refresh_check_reads_only_the_active_flag(
-    make_user, django_user_model, django_assert_num_queries
+    make_user, django_user_model, django_assert_num_queries, on_database
 ):
+    from django.db import connections
+
     from tokens.services import user_is_active
 
     active, inactive = make_user("alice"), make_user("bob")
     django_user_model.objects.filter(pk=inactive.pk).update(is_active=False)
-    with django_assert_num_queries(2) as captured:
+    connection = connections["postgres" if on_database == "postgres" else "default"]
+    with django_assert_num_queries(2, connection=connection) as captured:
         assert user_is_active(active.pk) is True
         assert user_is_active(inactive.pk) is False
     for query in captured.captured_queries:
@@ -49,7 +72,6 @@ def test_the_refresh_check_reads_only_the_active_flag(
         assert "username" not in query["sql"]
 
 
-@pytest.mark.django_db
 def test_the_refresh_check_asks_the_user_when_is_active_is_not_a_column(
     make_user, django_user_model, monkeypatch
 ):
@@ -64,7 +86,6 @@ def test_the_refresh_check_asks_the_user_when_is_active_is_not_a_column(
     assert services.user_is_active(999_999) is None
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1], 2**63, -(2**63) - 1])
 def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
     from tokens.services import user_is_active
@@ -72,7 +93,6 @@ def test_the_refresh_check_is_none_for_a_claim_that_names_no_user(user, claim):
     assert user_is_active(claim) is None
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("claim", [999_999, "not-a-number", None, "1.5", [1], 2**63, -(2**63) - 1])
 def test_token_user_is_none_for_a_claim_that_names_no_user(user, claim):
     from tokens.services import token_user
@@ -80,7 +100,6 @@ def test_token_user_is_none_for_a_claim_that_names_no_user(user, claim):
     assert token_user(claim) is None
 
 
-@pytest.mark.django_db
 def test_a_user_id_field_that_names_several_users_is_the_orm_s_error(
     make_user, settings, django_user_model
 ):

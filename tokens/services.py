@@ -380,10 +380,12 @@ def token_user(claim: Any) -> AbstractBaseUser | None:
     """Return the user a token's user-id claim names, or None if there is none.
 
     It is the user the default manager's `get()` for `USER_ID_FIELD = claim` returns, read
-    with one hand-written SELECT through the manager's `raw()` (which converts each column as
-    the ORM does and builds the instance), when that manager returns the table's rows as they
-    are. A field that is not unique and names several users raises `MultipleObjectsReturned`,
-    as the ORM does.
+    with one hand-written SELECT when that manager returns the table's rows as they are. On
+    PostgreSQL, where the driver already returns each column as the field's Python value, the
+    row goes straight to `Model.from_db()` through `connection.cursor()` (a model with a field
+    that converts what it loads, `from_db_value()`, is read as below); elsewhere the manager's
+    `raw()` converts each column as the ORM does and builds the instance. A field that is not
+    unique and names several users raises `MultipleObjectsReturned`, as the ORM does.
     """
     model = get_user_model()
     queries = _user_queries(model, jwt_api_settings().USER_ID_FIELD, model._default_manager.db)
@@ -391,15 +393,26 @@ def token_user(claim: Any) -> AbstractBaseUser | None:
         param = queries.param(claim)
         if param is _NO_USER:
             return None
-        users = list(model._default_manager.db_manager(queries.alias).raw(queries.row_sql, [param]))
-        if len(users) > 1:
-            raise _several(model)
-        return users[0] if users else None
+        return _read_user(model, queries, queries.row_sql, [param])
     found = _users_named_by(model, claim)
     try:
         return None if found is None else found.get()
     except model.DoesNotExist:
         return None
+
+
+def _read_user(model: Any, queries: _UserQueries, sql: str, params: list[Any]) -> Any | None:
+    """Return the one user `sql` (`queries.row_sql`, perhaps with a condition ANDed) selects."""
+    if queries.attnames:
+        with connections[queries.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchmany(2)
+        users = [model.from_db(queries.alias, queries.attnames, row) for row in rows]
+    else:
+        users = list(model._default_manager.db_manager(queries.alias).raw(sql, params))
+    if len(users) > 1:
+        raise _several(model)
+    return users[0] if users else None
 
 
 def _several(model: Any) -> Exception:
@@ -424,6 +437,9 @@ class _UserQueries:
     field: Any
     row_sql: str
     active_sql: str
+    # The row's columns in order, when the driver's values are the model's as they are (the
+    # row goes to `Model.from_db()` unconverted); empty when `Manager.raw()` must convert them.
+    attnames: tuple[str, ...] = ()
 
     def param(self, claim: Any) -> Any:
         """Return the claim as the query's parameter, or `_NO_USER` if the field refuses it."""
@@ -468,6 +484,25 @@ def _user_queries(model: Any, field_name: str, alias: str) -> _UserQueries | Non
         field=field,
         row_sql=f"SELECT {columns} FROM {table} WHERE {where}",  # noqa: S608
         active_sql=f"SELECT {quote(active)} FROM {table} WHERE {where}" if active else "",  # noqa: S608
+        attnames=tuple(f.attname for f in fields) if _loads_as_is(connection, fields) else (),
+    )
+
+
+def _loads_as_is(connection: Any, fields: Iterable[Any]) -> bool:
+    """Return whether these columns, read through `connection`, are the fields' values as is.
+
+    PostgreSQL's driver returns every standard column type as the Python value the field holds
+    (an aware datetime, a bool, a UUID, a Decimal); Django's PostgreSQL backend converts no
+    column it reads, so a value needs converting only where the field says so:
+    `from_db_value()` (JSON, custom fields), or its own converters. SQLite, MySQL and Oracle
+    return some types raw (text datetimes, 0/1 booleans), which their backends convert: their
+    rows go through `Manager.raw()`. `tests/test_user_lookup.py` holds the result to the ORM's
+    on both databases.
+    """
+    return connection.vendor == "postgresql" and all(
+        not hasattr(f, "from_db_value")
+        and type(f).get_db_converters is models.Field.get_db_converters
+        for f in fields
     )
 
 
