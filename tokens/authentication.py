@@ -45,10 +45,11 @@ class SessionJWTAuthentication(JWTAuthentication):
         if raw is None:
             return None
         try:
-            token = services.authenticate_access(raw)
+            token, user = services.authenticate_access_user(raw)
         except TokensError as exc:
             raise access_error(exc) from exc
-        return self.get_user(token), token
+        # The database store reads the user with the session check, in one query.
+        return (self.get_user(token) if user is None else user), token
 
     def get_user(self, validated_token: Any) -> AbstractBaseUser:  # type: ignore[override]
         """Return the token's user, read from the database only when the view needs the row.

@@ -543,10 +543,47 @@ def _has_active_column(model: Any) -> bool:
 
 def authenticate_access(raw_access: str | bytes) -> SessionAccessToken:
     """Return the validated access token if its session is live; raise a `TokensError` if not."""
+    return authenticate_access_user(raw_access, read_user=False)[0]
+
+
+def authenticate_access_user(
+    raw_access: str | bytes, *, read_user: bool = True
+) -> tuple[SessionAccessToken, AbstractBaseUser | None]:
+    """Return the validated access token if its session is live, and its user where it came too.
+
+    Raise a `TokensError` if not. With a store whose sessions are rows of the user's database
+    (the database store), one SELECT answers both questions: it reads the user on condition
+    that the session is live (`BaseStore.read_if_live()`), and a missing or inactive user is
+    `SessionRevoked` at once, as a session that is not live. With any other store the session
+    is checked by `is_live()` and the user is None: the caller loads it when it needs the row
+    (`token_user()`; `tokens.authentication.LazyUser`).
+    """
     token = decode(raw_access, SessionAccessToken)
-    if not get_store().is_live(token.user_id, token.session_id, time.time()):
+    store, now = get_store(), time.time()
+    model = get_user_model()
+    queries = (
+        _user_queries(model, jwt_api_settings().USER_ID_FIELD, model._default_manager.db)
+        if read_user
+        else None
+    )
+    if queries is not None:
+        param = queries.param(token[jwt_api_settings().USER_ID_CLAIM])
+
+        def read(condition: str, params: list[Any]) -> list[Any]:
+            if param is _NO_USER:
+                return []
+            sql = f"{queries.row_sql} AND {condition}"
+            user = _read_user(model, queries, sql, [param, *params])
+            return [] if user is None else [user]
+
+        users = store.read_if_live(queries.alias, token.user_id, token.session_id, now, read)
+        if users is not None:
+            if not users or not getattr(users[0], "is_active", True):
+                raise SessionRevoked()
+            return token, users[0]  # type: ignore[return-value]
+    if not store.is_live(token.user_id, token.session_id, now):
         raise SessionRevoked()
-    return token  # type: ignore[return-value]
+    return token, None  # type: ignore[return-value]
 
 
 def session_is_live(user_id: str, session_id: str) -> bool:

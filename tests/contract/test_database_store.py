@@ -13,7 +13,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import bearer, login
-from tests.contract.conftest import create, database_params
+from tests.contract.conftest import HAS_POSTGRES, create, database_params
 from tests.harness import free_port
 from tokens.models import SessionOwner, StoredSession
 
@@ -51,15 +51,17 @@ def test_a_session_is_one_row_whatever_its_rotations_and_holds_no_token(store, a
 
 
 @on_each_database
-def test_the_per_request_check_is_one_query_and_the_user_one_more_when_read(store, api, user):
+def test_the_session_check_and_the_user_are_one_query(store, api, user):
     body = login(api)
     with CaptureQueriesContext(connections[store.alias]) as queries:
         response = api.get("/api/user/info", **bearer(body["access_token"]))
     assert response.status_code == 200
-    assert response.json()["username"] == "alice"
-    # The session's primary-key lookup, then the user (this view reads it).
-    assert len(queries) == 2, [q["sql"] for q in queries]
+    assert (response.json()["id"], response.json()["username"]) == (user.pk, "alice")
+    # The user's row, on condition that the session is live (`BaseStore.read_if_live()`):
+    # as many statements as simplejwt's authenticated request.
+    assert len(queries) == 1, [q["sql"] for q in queries]
     assert "tokens_storedsession" in queries[0]["sql"]
+    assert "username" in queries[0]["sql"]
 
     api.post("/api/auth/logout", **bearer(body["access_token"]))
     with CaptureQueriesContext(connections[store.alias]) as queries:
@@ -70,13 +72,41 @@ def test_the_per_request_check_is_one_query_and_the_user_one_more_when_read(stor
 
 
 @on_each_database
-def test_a_deactivated_user_behind_the_sites_back_is_401(store, api, user, django_user_model):
+@pytest.mark.parametrize("how", ["deleted", "deactivated"])
+def test_a_user_gone_behind_the_sites_back_is_401(store, api, user, django_user_model, how):
     body = login(api)
-    # update() sends no signal: the session is still live, the user is not.
-    django_user_model.objects.filter(pk=user.pk).update(is_active=False)
-    response = api.get("/api/user/info", **bearer(body["access_token"]))
-    assert response.status_code == 401
-    assert response.json()["code"] == "session_revoked"
+    users = django_user_model.objects.filter(pk=user.pk)
+    # Neither sends a signal: the session is still live, the user is not.
+    if how == "deleted":
+        users._raw_delete(users.db)
+    else:
+        users.update(is_active=False)
+    # Also where the view reads no more than the user's id: the row came with the check.
+    for path in ("/api/user/info", "/api/auth/sessions"):
+        response = api.get(path, **bearer(body["access_token"]))
+        assert response.status_code == 401, path
+        assert response.json()["code"] == "session_revoked"
+
+
+@pytest.mark.skipif(not HAS_POSTGRES, reason="TOKENS_TEST_POSTGRES is empty")
+@pytest.mark.django_db(databases=["default", "postgres"])
+def test_users_in_another_database_are_read_apart(settings, api, user):
+    """The sessions on PostgreSQL, the users on SQLite: no join across two databases."""
+    settings.TOKENS = {**settings.TOKENS, "STORE": "tokens.stores.db.DatabaseStore"}
+    settings.DATABASE_ROUTERS = ["tests.contract.conftest.TokensOnPostgres"]
+    body = login(api)
+
+    with (
+        CaptureQueriesContext(connections["postgres"]) as sessions,
+        CaptureQueriesContext(connections["default"]) as users,
+    ):
+        response = api.get("/api/user/info", **bearer(body["access_token"]))
+
+    assert response.status_code == 200, response.content
+    assert response.json()["username"] == "alice"
+    assert len(sessions) == 1
+    assert "auth_user" not in sessions[0]["sql"]
+    assert len(users) == 1
 
 
 @on_each_database

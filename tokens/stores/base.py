@@ -6,8 +6,9 @@ out, never bring a revoked token back. It never holds raw tokens, only token ids
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 
@@ -99,6 +100,24 @@ class BaseStore:
     def is_live(self, user_id: str, session_id: str, now: float) -> bool:
         """Return whether the session exists and has not expired (the per-request check)."""
         raise NotImplementedError("subclasses of BaseStore must provide an is_live() method")
+
+    def read_if_live(
+        self,
+        alias: str,
+        user_id: str,
+        session_id: str,
+        now: float,
+        read: Callable[[str, list[Any]], list[Any]],
+    ) -> list[Any] | None:
+        """Run a read of database `alias` that finds nothing unless the session is live.
+
+        For a store whose sessions are rows of that database: `read(condition, params)` runs
+        its query with this SQL condition (and its parameters) ANDed in, and so answers whether
+        the session is live in the same statement (an authenticated request reads its user
+        this way: `tokens.services.authenticate_access_user()`); its rows are returned. None,
+        the default, where the store cannot: the caller asks `is_live()` and reads on its own.
+        """
+        return None
 
     def get(self, user_id: str, session_id: str) -> SessionRecord | None:
         """Return the live session, or None."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +112,7 @@ class _Statements:
     """The hot path's statements: every authenticated request's check and a rotation's."""
 
     live: str  # params: session id, user id, now (whole seconds)
+    live_condition: str  # the same, as a condition of another query of this database
     read: str  # params: session id, user id; columns: _READ_FIELDS
     rotate: str  # params: _ROTATION_FIELDS' values, new version, session id, user id, version
 
@@ -135,8 +136,10 @@ def _statements(alias: str) -> _Statements:
     key = f"{column('session_id')} = %s AND {column('user_id')} = %s"
     assignments = ", ".join(f"{column(name)} = %s" for name in (*_ROTATION_FIELDS, "version"))
     # Names from the model's _meta, quoted by the connection; every value is a parameter.
+    live = f"SELECT 1 FROM {table} WHERE {key} AND {column('expires_at')} > %s"  # noqa: S608
     return _Statements(
-        live=f"SELECT 1 FROM {table} WHERE {key} AND {column('expires_at')} > %s",  # noqa: S608
+        live=live,
+        live_condition=f"EXISTS ({live})",
         read=f"SELECT {', '.join(column(n) for n in _READ_FIELDS)} FROM {table} WHERE {key}",  # noqa: S608
         rotate=f"UPDATE {table} SET {assignments} WHERE {key} AND {column('version')} = %s",  # noqa: S608
     )
@@ -276,6 +279,19 @@ class DatabaseStore(BaseStore):
             # `expires_at__gt=now` does.
             cursor.execute(_statements(alias).live, [session_id, user_id, int(now)])
             return cursor.fetchone() is not None
+
+    def read_if_live(
+        self,
+        alias: str,
+        user_id: str,
+        session_id: str,
+        now: float,
+        read: Callable[[str, list[Any]], list[Any]],
+    ) -> list[Any] | None:
+        if alias != self.alias:
+            return None
+        with _available():
+            return read(_statements(alias).live_condition, [session_id, user_id, int(now)])
 
     def get(self, user_id: str, session_id: str) -> SessionRecord | None:
         with _available():
