@@ -177,6 +177,33 @@ def test_an_invalid_access_token_is_anonymous_to_allauth(allauth_client, user):
     assert response.status_code == 401
 
 
+def test_allauth_reads_the_bearer_header_simplejwt_s_settings_name(allauth_client, user, settings):
+    """The header and types of SIMPLE_JWT, as the DRF class and Ninja's bearers read them."""
+    meta = allauth_login(allauth_client, username="alice")
+    access = meta["access_token"]
+    settings.SIMPLE_JWT = {
+        **settings.SIMPLE_JWT,
+        "AUTH_HEADER_NAME": "HTTP_X_ACCESS",
+        "AUTH_HEADER_TYPES": ("JWT",),
+    }
+
+    assert (
+        call(allauth_client, "get", "/account/email", HTTP_X_ACCESS=f"JWT {access}").status_code
+        == 200
+    )
+    # The header and the scheme it no longer names: anonymous, as the DRF class answers.
+    assert call(allauth_client, "get", "/account/email", access=access).status_code == 401
+    assert (
+        call(allauth_client, "get", "/account/email", HTTP_X_ACCESS=f"Bearer {access}").status_code
+        == 401
+    )
+    # One of ours that is not "<type> <token>" names no session either.
+    assert (
+        call(allauth_client, "get", "/account/email", HTTP_X_ACCESS=f"JWT {access} x").status_code
+        == 401
+    )
+
+
 def test_allauths_logout_ends_the_apps_session(allauth_client, user):
     meta = allauth_login(allauth_client, username="alice")
     response = call(allauth_client, "delete", "/auth/session", access=meta["access_token"])

@@ -1,14 +1,17 @@
 """What a client is told when a token is refused: one code and one message per failure.
 
 Every API the app answers through (the DRF endpoints and authentication class in
-`tokens.exceptions`, Django Ninja in `tokens.contrib.ninja`) reads them here, so a client sees
-the same `code`, the same (translated) `detail` and the same challenge whichever it called.
+`tokens.exceptions`, Django Ninja in `tokens.contrib.ninja`, allauth's headless API in
+`tokens.contrib.allauth`) reads them here, so a client sees the same `code`, the same
+(translated) `detail` and the same challenge whichever it called; and each reads the bearer
+token from the same header, the same way (`bearer_token()`).
 No DRF import: an integration that runs without DRF's request machinery imports this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt import settings as jwt_settings
@@ -78,3 +81,26 @@ def header_types() -> tuple[str, ...]:
     # simplejwt replaces its settings object whenever SIMPLE_JWT changes: read it each time.
     types = jwt_settings.api_settings.AUTH_HEADER_TYPES
     return tuple(types) if isinstance(types, list | tuple) else (str(types),)
+
+
+def bearer_token(meta: Mapping[str, Any]) -> str | None:
+    """Return the token of a request's bearer header (`request.META`), or None if it has none.
+
+    The header is `SIMPLE_JWT["AUTH_HEADER_NAME"]`, read as `<type> <token>` with `<type>` one
+    of `AUTH_HEADER_TYPES` (case-sensitive, as simplejwt reads it); both settings are read live.
+    A missing header, or one of another scheme (Basic, an API key), is not ours: None, so that
+    another authentication may take it. One of ours that is not exactly two words raises
+    `TokenInvalid`.
+    """
+    header = meta.get(jwt_settings.api_settings.AUTH_HEADER_NAME)
+    if isinstance(header, bytes):
+        # HTTP headers are Latin-1 (RFC 9110; DRF's HTTP_HEADER_ENCODING).
+        header = header.decode("iso-8859-1")
+    if not header:
+        return None
+    parts = header.split()
+    if not parts or parts[0] not in header_types():
+        return None
+    if len(parts) != 2:
+        raise TokenInvalid("The authorization header must be '<type> <token>'.")
+    return str(parts[1])

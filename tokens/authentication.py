@@ -18,6 +18,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from . import services
+from .answers import bearer_token
 from .errors import TokenInvalid, TokensError
 from .exceptions import UserGoneError, access_error, header_types
 from .jwt import SessionToken, jwt_api_settings
@@ -83,16 +84,17 @@ class SessionJWTAuthentication(JWTAuthentication):
         """Return the token of `<type> <token>` when `<type>` is one of `AUTH_HEADER_TYPES`.
 
         simplejwt freezes the accepted types when its module is imported; they are read live
-        here, so a settings override (or a site that imports simplejwt early) is honoured.
-        Another scheme (for example `Basic`) is not ours: None, as simplejwt answers.
+        here (`tokens.answers.bearer_token`, the reader every integration shares), so a
+        settings override (or a site that imports simplejwt early) is honoured. Another scheme
+        (for example `Basic`) is not ours: None, as simplejwt answers.
         """
-        parts = header.split()
-        if not parts or parts[0] not in {t.encode(HTTP_HEADER_ENCODING) for t in header_types()}:
-            return None
-        if len(parts) != 2:
+        name = jwt_api_settings().AUTH_HEADER_NAME
+        try:
+            token = bearer_token({name: header})
+        except TokenInvalid as exc:
             # `authenticate` answers it as 401 access_token_invalid.
-            raise AuthenticationFailed()
-        return parts[1]
+            raise AuthenticationFailed() from exc
+        return None if token is None else token.encode(HTTP_HEADER_ENCODING)
 
     def authenticate_header(self, request: Request) -> str:
         """Return the `WWW-Authenticate` value; RFC 6750 adds `error` when a token was sent.

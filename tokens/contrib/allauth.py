@@ -48,9 +48,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import salted_hmac
 
 from tokens import services
-from tokens.answers import RETRY_AFTER_SECONDS, STORE_UNAVAILABLE
+from tokens.answers import RETRY_AFTER_SECONDS, STORE_UNAVAILABLE, bearer_token
 from tokens.cookies import set_refresh_cookie
-from tokens.errors import StoreUnavailable, TokensError
+from tokens.errors import StoreUnavailable, TokenInvalid, TokensError
 from tokens.jwt import jwt_api_settings
 
 __all__ = ["TRANSPORT_HEADER", "RefreshCookieMiddleware", "TokenStrategy"]
@@ -281,10 +281,12 @@ def _ensure_linked_session(user_id: str, session_id: str, access: Any) -> str | 
 
 
 def _bearer(request: HttpRequest) -> str | None:
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
+    # The header the DRF class and Ninja's bearers read (SIMPLE_JWT's name and types); one
+    # that is malformed names no session, as an invalid token does.
+    try:
+        return bearer_token(request.META)
+    except TokenInvalid:
         return None
-    return credential.strip()
 
 
 def end_linked_session(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
