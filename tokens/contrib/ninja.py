@@ -52,6 +52,7 @@ from ..answers import (
     RETRY_AFTER_SECONDS,
     STORE_UNAVAILABLE,
     access_failure,
+    bearer_token,
     header_types,
     session_ended,
 )
@@ -103,17 +104,15 @@ class _SessionBearerBase(HttpBearer):
     """Read `SIMPLE_JWT["AUTH_HEADER_NAME"]` as the DRF class does, with its types read live."""
 
     def __call__(self, request: HttpRequest) -> Any:
-        header = request.META.get(jwt_api_settings().AUTH_HEADER_NAME)
-        if not header:
+        try:
+            token = bearer_token(request.META)
+        except TokenInvalid as exc:
+            raise BearerError(*access_failure(exc)) from exc
+        if token is None:
+            # No header, or another scheme (Basic, an API key): not ours. The next auth of the
+            # list may take it, or Ninja answers 401 not_authenticated.
             return None
-        parts = header.split()
-        if not parts or parts[0] not in header_types():
-            # Another scheme (Basic, an API key) is not ours: the next auth of the list may
-            # take it, or Ninja answers 401 not_authenticated.
-            return None
-        if len(parts) != 2:
-            raise BearerError(*access_failure(TokenInvalid()))
-        return self.authenticate(request, parts[1])
+        return self.authenticate(request, token)
 
     def _token(self, raw: str) -> SessionAccessToken:
         try:
@@ -127,14 +126,16 @@ class SessionBearer(_SessionBearerBase):
 
     def authenticate(self, request: HttpRequest, token: str) -> AbstractBaseUser:
         """Return the token's user (also set as `request.user`); raise a 401 or 503 error."""
-        access = self._token(token)
         try:
-            live = get_store().is_live(access.user_id, access.session_id, time.time())
+            # With the database store the user comes with the session check, in one query.
+            access, user = services.authenticate_access_user(token)
         except StoreUnavailable as exc:
             raise StoreUnavailableError() from exc
-        if not live:
-            raise BearerError(*session_ended())
-        return _signed_in(request, services.token_user(_claim(access)))
+        except TokensError as exc:
+            raise BearerError.of(exc) from exc
+        if user is None:
+            user = services.token_user(_claim(access))
+        return _signed_in(request, user)
 
 
 class AsyncSessionBearer(_SessionBearerBase):

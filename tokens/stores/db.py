@@ -16,14 +16,16 @@ Every decision is `tokens.rules`, executed here in Python:
   PostgreSQL the row lock serializes them per user, on SQLite the write has taken the
   database's write lock. `rules.admits_login()` and `rules.sessions_to_evict()` decide inside.
 
-The per-request check (`is_live()`) is one primary-key lookup. The user is loaded only if the
-view reads it, as with Redis (`tokens.authentication`). One query for both (the user filtered
-by an `Exists` on the session) saves that second round trip, but building it through the ORM
-cost about 450 µs more CPU on every request: measured on PostgreSQL, it made the authenticated
-GET 0.71-0.73x simplejwt's against about 1.0x (docs/benchmarks.md). The hot path's three
-statements (that check, and a rotation's read and compare-and-swap UPDATE) are written once
-per database from the model's `_meta` and run through `connection.cursor()`: built through the
-QuerySet API they cost most of the request's CPU. Everything else goes through the ORM.
+The per-request check is one statement that also reads the user: where the users are in the
+store's database, `read_if_live()` ANDs the session's liveness (an `EXISTS` on its primary
+key) into the hand-written user query of `tokens.services`, so an authenticated request costs
+one round trip, as simplejwt's does. Elsewhere `is_live()` is that primary-key lookup alone and
+the user is loaded only if the view reads it, as with Redis (`tokens.authentication`). Built
+through the ORM (the user filtered by an `Exists`), the same query cost about 450 µs more CPU
+than the two statements it replaces (docs/benchmarks.md). The hot path's statements (the check,
+and a rotation's read and compare-and-swap UPDATE) are written once per database from the
+model's `_meta` and run through `connection.cursor()`: built through the QuerySet API they cost
+most of the request's CPU. Everything else goes through the ORM.
 
 Every query goes to the database `router.db_for_write()` names for these models, reads
 included: a replica that lags could show a revoked session as live. A database error that means
