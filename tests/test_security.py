@@ -359,6 +359,20 @@ def test_nul_bytes_inside_valid_json_are_refused_field_by_field(api, pair):
         assert_clear_4xx(response, "invalid_request")
     response = api.post(REFRESH, {"refresh_token": "a.b\x00.c"}, format="json")
     assert_clear_4xx(response, "invalid_request", "refresh_token_invalid")
+
+
+def test_a_lone_surrogate_in_a_token_is_refused_by_its_field(api, pair):
+    # "\ud800" is valid JSON escaping a character no UTF-8 text can hold.
+    for path in (REFRESH, "/api/auth/logout"):
+        body = ('{"refresh_token": "' + pair["refresh_token"] + '\\ud800"}').encode()
+        response = post_raw(api, path, body)
+        assert_clear_4xx(response, "invalid_request")
+        assert "Surrogate" in str(response.json()["detail"])
+    # Nothing was used up: the token still refreshes.
+    assert (
+        api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json").status_code
+        == 200
+    )
     form = b"grant_type=password&username=al%00ice&password=x%ff%fe"
     assert_clear_4xx(
         post_raw(api, "/api/auth/token", form, "application/x-www-form-urlencoded"),

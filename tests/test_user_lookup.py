@@ -119,3 +119,26 @@ def test_a_user_id_field_that_names_several_users_is_the_orm_s_error(
         token_user("Sam")
     with pytest.raises(django_user_model.MultipleObjectsReturned):
         user_is_active("Sam")
+
+
+def test_a_default_manager_that_leaves_users_out_is_asked_through_the_orm(
+    make_user, django_user_model, monkeypatch
+):
+    """A site whose default manager hides some users: hand-written SQL would still find them."""
+    from tokens import services
+
+    manager_class = type(django_user_model._default_manager)
+    plain = manager_class.get_queryset
+    monkeypatch.setattr(
+        manager_class, "get_queryset", lambda self: plain(self).exclude(username="hidden")
+    )
+    services._user_queries.cache_clear()
+    hidden, shown = make_user("hidden"), make_user("shown")
+    try:
+        assert services.token_user(hidden.pk) is None
+        assert services.user_is_active(hidden.pk) is None
+        found = services.token_user(shown.pk)
+        assert found is not None and found.get_username() == "shown"
+        assert services.user_is_active(shown.pk) is True
+    finally:
+        services._user_queries.cache_clear()
