@@ -6,6 +6,10 @@ ends their sessions), that first use may come after the view, in a middleware or
 outside DRF's exception handling. There it is Django's `PermissionDenied` (403), never a 500,
 and with the app's `handler403` (`tokens.exceptions.permission_denied`, as the demo site sets
 it) 401 `session_revoked` like every other ended session, as inside a DRF view.
+
+The lazy user is the Redis store's: the database store reads the user with the session check
+(tests/contract/test_database_store.py), so these tests name the Redis store whatever
+`TOKENS_TEST_STORE` says.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ class ReadsTheUserAfterTheView:
         if response.status_code < 400 and user is not None and user.is_authenticated:
             response["X-Username"] = user.get_username()
         return response
+
+
+@pytest.fixture(autouse=True)
+def redis_store(settings: Any) -> None:
+    settings.TOKENS = {**settings.TOKENS, "STORE": "tokens.stores.redis.RedisStore"}
 
 
 @pytest.fixture
