@@ -8,8 +8,8 @@ and with the app's `handler403` (`tokens.exceptions.permission_denied`, as the d
 it) 401 `session_revoked` like every other ended session, as inside a DRF view.
 
 The lazy user is the Redis store's: the database store reads the user with the session check
-(tests/contract/test_database_store.py), so these tests name the Redis store whatever
-`TOKENS_TEST_STORE` says.
+(tests/contract/test_database_store.py), so these tests are marked `redis_store` and left out
+of a run on another store.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.test import APIClient
 
 from tests.conftest import bearer, login
+
+# The lazy user exists on the Redis store only (see above).
+pytestmark = pytest.mark.redis_store
 
 MIDDLEWARE = "tests.test_lazy_user.ReadsTheUserAfterTheView"
 
@@ -38,11 +41,6 @@ class ReadsTheUserAfterTheView:
         if response.status_code < 400 and user is not None and user.is_authenticated:
             response["X-Username"] = user.get_username()
         return response
-
-
-@pytest.fixture(autouse=True)
-def redis_store(settings: Any) -> None:
-    settings.TOKENS = {**settings.TOKENS, "STORE": "tokens.stores.redis.RedisStore"}
 
 
 @pytest.fixture
