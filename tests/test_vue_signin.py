@@ -171,6 +171,19 @@ def test_a_flow_step_cannot_be_opened_without_its_flow(page):
         expect(page.locator("#login")).to_be_visible()
 
 
+def code_with_time_left(totp: pyotp.TOTP, seconds: float = 10) -> str:
+    """Return the authenticator's code once `seconds` of its 30-second step are still left.
+
+    allauth takes the current step's code only, and the screen may check it seconds after it
+    was typed (turning TOTP on asks for the password first, then sends the code again): a code
+    typed at the end of its step would be refused, and the test would fail one run in many.
+    """
+    left = totp.interval - time.time() % totp.interval
+    if left < seconds:
+        time.sleep(left + 0.1)
+    return totp.now()
+
+
 def turn_on_totp(page: Page) -> tuple[pyotp.TOTP, list[str]]:
     """Turn TOTP on from the two-factor page; return the app's TOTP and the recovery codes."""
     page.click("#nav-security")
@@ -182,7 +195,7 @@ def turn_on_totp(page: Page) -> tuple[pyotp.TOTP, list[str]]:
     page.fill("#totp-code", "000000" if totp.now() != "000000" else "111111")
     page.click("#totp-form button[type=submit]")
     expect(page.locator("#security-error")).to_have_text("Incorrect code.")
-    page.fill("#totp-code", totp.now())
+    page.fill("#totp-code", code_with_time_left(totp))
     page.click("#totp-form button[type=submit]")
     # allauth turns a second factor on only for a password confirmed just now; the screen asks
     # for it, then finishes what it was doing.
@@ -221,7 +234,7 @@ def test_turn_on_totp_then_log_in_with_a_recovery_code_and_with_a_code(page, tra
     page.fill("#mfa-code", recovery_code)  # spent
     page.click("#mfa-form button[type=submit]")
     expect(page.locator("#mfa-error")).to_have_text("Incorrect code.")
-    page.fill("#mfa-code", totp.now())
+    page.fill("#mfa-code", code_with_time_left(totp))
     page.click("#mfa-form button[type=submit]")
     expect_signed_in(page, "erin")
     expect_a_session_like_any_other(page, traffic)
