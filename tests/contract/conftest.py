@@ -105,7 +105,11 @@ def store_kind(request: pytest.FixtureRequest, settings: Any) -> str:
         # The session-scoped servers start the first time a test asks for them.
         topology = request.getfixturevalue(kind.replace("-", "_"))
         topology.flushall()
-        cache = sentinel_cache(topology) if kind == "redis-sentinel" else cluster_cache(topology)
+        # The contract is about the rules, not about failing fast: a generous timeout keeps a
+        # loaded machine (a dozen threads racing, pytest-xdist's other worker) from turning a
+        # slow answer, or a slow Sentinel lookup, into StoreUnavailable.
+        make_cache = sentinel_cache if kind == "redis-sentinel" else cluster_cache
+        cache = make_cache(topology, timeout=5)
         use_redis_store_on(settings, kind, cache)
     return kind
 
