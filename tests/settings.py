@@ -28,6 +28,10 @@ if "TOKENS_TEST_RUN" not in os.environ:
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _xdist_worker and os.environ.get("TOKENS_TEST_WORKER") != _xdist_worker:
     os.environ["TOKENS_TEST_WORKER"] = _xdist_worker
+    # The database URL the controller made of its own file (below) goes with that file; one the
+    # developer set (a run on PostgreSQL) stays.
+    if os.environ.get("DATABASE_URL") == f"sqlite:///{os.environ.get('TOKENS_TEST_DB')}":
+        os.environ.pop("DATABASE_URL")
     for _name in ("TOKENS_TEST_REDIS_PORT", "TOKENS_TEST_DB", "TOKENS_TEST_POSTGRES_DB"):
         os.environ.pop(_name, None)
 
@@ -58,7 +62,10 @@ TEST_DB_PATH = os.environ.setdefault(
     "TOKENS_TEST_DB", os.path.join(tempfile.mkdtemp(prefix="tokens-test-"), "db.sqlite3")
 )
 if not os.environ.get("DATABASE_URL"):
-    os.environ["DATABASE_URL"] = f"sqlite:///{TEST_DB_PATH}"
+    # The servers a run starts use its test database: under pytest-xdist, pytest-django names
+    # a worker's after the worker (`<TEST NAME>_gw0`).
+    _suffix = f"_{_xdist_worker}" if _xdist_worker else ""
+    os.environ["DATABASE_URL"] = f"sqlite:///{TEST_DB_PATH}{_suffix}"
 
 import dj_database_url  # noqa: E402
 
