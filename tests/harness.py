@@ -376,6 +376,12 @@ class Gunicorn(_Server):
         )
 
 
+# A primary starts a replica's full sync at once, not after Redis' default 5 s wait for more
+# replicas to share the transfer: that wait was most of a Sentinel's start-up. Only full syncs
+# (a new replica, one that fell too far behind) wait; ongoing replication is the same.
+FULL_SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
+
+
 class _Topology:
     """What a Sentinel and a Cluster share: a start tried twice, a directory per try, `with`.
 
@@ -486,9 +492,11 @@ class RedisSentinel(_Topology):
     def _start(self) -> None:
         """Start the primary, its replicas (in sync) and the sentinels (watching all of them)."""
         primary, *replicas = self.servers
-        primary.start()
+        primary.start(options=FULL_SYNC_AT_ONCE)
         for replica in replicas:
-            replica.start(options=("--replicaof", "127.0.0.1", str(primary.port)))
+            replica.start(
+                options=(*FULL_SYNC_AT_ONCE, "--replicaof", "127.0.0.1", str(primary.port))
+            )
         for replica in replicas:
             wait_until(
                 lambda r=replica: self._require(r.client().info("replication"), "up"),  # type: ignore[misc]
@@ -606,6 +614,7 @@ class RedisCluster(_Topology):
         return (
             *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
             *("--cluster-node-timeout", str(self.node_timeout_ms)),
+            *FULL_SYNC_AT_ONCE,
         )
 
     def _start(self) -> None:
