@@ -389,6 +389,45 @@ def test_live_sessions_page_paginates(admin_client, user):
     )
 
 
+def test_live_sessions_page_lists_the_newest_sessions_up_to_its_size_and_search_finds_the_rest(
+    admin_client, make_user, monkeypatch
+):
+    monkeypatch.setattr(type(get_store()), "admin_list_size", 5)
+    early, late = make_user("early"), make_user("late")
+    early_ids = [services.login(early).session_id for _ in range(3)]
+    late_ids = [services.login(late).session_id for _ in range(5)]
+
+    page = admin_client.get(LIVE).content.decode()
+
+    # The five newest, all of them late's; the list says where the others are.
+    assert sorted(re.findall(r'name="_selected_session" value="[^:"]+:([^"]+)"', page)) == sorted(
+        late_ids
+    )
+    assert counted(page) == 5
+    assert "Only the newest 5 sessions are listed; search by username to find the others." in page
+    assert admin_client.get(LIVE, {"p": 2}).content.decode().count('name="_selected_session"') == 5
+    found = admin_client.get(LIVE, {"q": "early"}).content.decode()
+    assert all(sid in found for sid in early_ids)
+    assert "Only the newest" not in found
+
+
+@pytest.mark.redis_store
+def test_the_redis_admin_index_keeps_only_the_sessions_the_page_lists(
+    make_user, redis_server, monkeypatch
+):
+    store = get_store()
+    assert isinstance(store, RedisStore)
+    monkeypatch.setattr(RedisStore, "admin_list_size", 5)
+    user = make_user("many")
+    ids = [services.login(user).session_id for _ in range(8)]
+
+    # The index's memory is bounded by the list's size, whatever the number of sessions.
+    assert [
+        m.decode().rpartition(":")[2] for m in redis_server.zrevrange(store.index_key, 0, -1)
+    ] == (ids[::-1][:5])
+    assert len(services.list_sessions(user)) == 8
+
+
 def redis_calls(redis_server):
     stats = redis_server.info("commandstats")
     return {name: s["calls"] for name, s in stats.items() if name != "cmdstat_info"}

@@ -760,14 +760,23 @@ def end_all_sessions_again(user_id: str, *, reason: str, keep: str | None = None
         )
 
 
+def live_sessions_listed() -> int:
+    """Return how many sessions, newest first, the admin lists at most across users."""
+    return get_store().admin_list_size
+
+
 def count_live_sessions() -> int:
-    """Return about how many sessions are live across all users (for the admin)."""
-    return get_store().count_all()
+    """Return about how many sessions are live across all users, up to those the admin lists."""
+    store = get_store()
+    return min(store.count_all(), store.admin_list_size)
 
 
 def live_sessions_page(offset: int, limit: int) -> list[SessionRecord]:
     """Return one page of live sessions across all users, newest first (for the admin).
 
-    Its cost is bounded by `limit`, whatever the number of sessions in the store.
+    Pages go no further than the newest `live_sessions_listed()` sessions. Its cost is bounded
+    by `limit`, whatever the number of sessions in the store.
     """
-    return get_store().page_all(offset, limit, time.time())
+    store = get_store()
+    limit = min(limit, store.admin_list_size - offset)
+    return store.page_all(offset, limit, time.time()) if limit > 0 else []

@@ -209,6 +209,7 @@ class LiveSessionAdmin(_ModelAdmin):
             return self._end_selected(request)
         query = request.GET.get("q", "").strip()
         capped = False
+        listed = services.live_sessions_listed()
         try:
             if query:
                 rows, capped = self._search(request, query)
@@ -243,6 +244,9 @@ class LiveSessionAdmin(_ModelAdmin):
             "query": query,
             "page": page,
             "capped": capped,
+            # The list stops at the newest sessions; a search finds anyone's.
+            "listed": listed,
+            "listed_all": not query and not store_down and paginator.count >= listed,
             "search_user_limit": self.search_user_limit,
             "store_down": store_down,
             "store_down_message": STORE_DOWN,

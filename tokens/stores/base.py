@@ -54,6 +54,12 @@ class Rotation:
 class BaseStore:
     """Keep live sessions. Raise `tokens.errors.StoreUnavailable` when the backend is down."""
 
+    #: How many live sessions across users, newest first, the admin's Live sessions page lists
+    #: (`count_all()` and `page_all()` need cover no more; a search by username finds any
+    #: user's). The Redis store keeps an index of no more than this, so that its memory per
+    #: session stays flat however many sessions are live (docs/operations.md).
+    admin_list_size = 10_000
+
     def create(
         self,
         record: SessionRecord,
@@ -142,11 +148,17 @@ class BaseStore:
         raise NotImplementedError("subclasses of BaseStore must provide a delete_all() method")
 
     def count_all(self) -> int:
-        """Return about how many sessions are live across all users (for the admin)."""
+        """Return about how many sessions are live across all users (for the admin).
+
+        A store may count only the newest `admin_list_size` of them.
+        """
         raise NotImplementedError("subclasses of BaseStore must provide a count_all() method")
 
     def page_all(self, offset: int, limit: int, now: float) -> list[SessionRecord]:
-        """Return one page of live sessions across all users, newest first (for the admin)."""
+        """Return one page of live sessions across all users, newest first (for the admin).
+
+        Only pages within the newest `admin_list_size` sessions are asked for.
+        """
         raise NotImplementedError("subclasses of BaseStore must provide a page_all() method")
 
     # --- asyncio ---------------------------------------------------------------------------

@@ -7,9 +7,10 @@ compact listpack encoding. The braces make all of one user's state one Redis Clu
 so every script touches a single slot: the hash, and `<prefix>:{u:<user id>}:ended`, the user's
 "ended before" time (tokens.rules.admits_login()). The hash's TTL follows its longest-lived
 session; expired sessions inside it are also pruned when the user logs in. An admin index
-`<prefix>:index` (a sorted set of "<user id>:<session id>" by creation time) lets the admin page
-read live sessions a page at a time; it is written beside the scripts, never inside them, and
-entries whose session has gone are dropped lazily. On a Redis Cluster it is spread over
+`<prefix>:index` (a sorted set of "<user id>:<session id>" by creation time, of the newest
+`admin_list_size` sessions) lets the admin page read live sessions a page at a time; it is
+written beside the scripts, never inside them, and entries whose session has gone are dropped
+lazily. On a Redis Cluster it is spread over
 `CLUSTER_INDEX_SHARDS` keys `<prefix>:index:{i<n>}` (each user's entries in one), so no key
 holds the whole site.
 
@@ -507,10 +508,15 @@ class RedisStore(BaseStore):
             # The admin index lives in its own key (another Cluster slot), so it is written
             # beside the script rather than inside it.
             max_age = tokens_settings.max_age_seconds
+            keys = self.index_keys(client)
             index = self.index_key_of(client, record.user_id)
             pipe = client.pipeline(transaction=False)
             pipe.zadd(index, {self.index_member(record.user_id, record.session_id): created})
             pipe.zremrangebyscore(index, "-inf", created - max_age)
+            # Only the newest sessions the admin lists stay in the index (on a cluster, each
+            # shard's share of them): an entry of every session would cost about 120 bytes
+            # per session more, a quarter of its memory (docs/benchmarks.md).
+            pipe.zremrangebyrank(index, 0, -math.ceil(self.admin_list_size / len(keys)) - 1)
             # No session outlives max_age, so neither need the index once logins stop.
             pipe.expire(index, max_age)
             pipe.execute()
