@@ -508,15 +508,15 @@ class RedisStore(BaseStore):
             # The admin index lives in its own key (another Cluster slot), so it is written
             # beside the script rather than inside it.
             max_age = tokens_settings.max_age_seconds
-            keys = self.index_keys(client)
             index = self.index_key_of(client, record.user_id)
             pipe = client.pipeline(transaction=False)
             pipe.zadd(index, {self.index_member(record.user_id, record.session_id): created})
             pipe.zremrangebyscore(index, "-inf", created - max_age)
-            # Only the newest sessions the admin lists stay in the index (on a cluster, each
-            # shard's share of them): an entry of every session would cost about 120 bytes
-            # per session more, a quarter of its memory (docs/benchmarks.md).
-            pipe.zremrangebyrank(index, 0, -math.ceil(self.admin_list_size / len(keys)) - 1)
+            # Only the newest sessions the admin lists stay in the index: an entry of every
+            # session would cost about 120 bytes per session more, a quarter of its memory
+            # (docs/benchmarks.md). On a cluster each shard keeps as many, not a share: one
+            # user's sessions all go to one shard, so the site's newest may all be in one.
+            pipe.zremrangebyrank(index, 0, -self.admin_list_size - 1)
             # No session outlives max_age, so neither need the index once logins stop.
             pipe.expire(index, max_age)
             pipe.execute()
