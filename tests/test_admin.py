@@ -428,6 +428,31 @@ def test_the_redis_admin_index_keeps_only_the_sessions_the_page_lists(
     assert len(services.list_sessions(user)) == 8
 
 
+@pytest.mark.redis_store
+def test_an_index_longer_than_the_list_shrinks_a_batch_per_login(
+    make_user, redis_server, monkeypatch
+):
+    # As after an upgrade: the index holds an entry of every session, far past the list's size.
+    store = get_store()
+    assert isinstance(store, RedisStore)
+    monkeypatch.setattr(RedisStore, "admin_list_size", 5)
+    monkeypatch.setattr("tokens.stores.redis.INDEX_TRIM_BATCH", 3)
+    user = make_user("many")
+    old = time.time() - 60
+    redis_server.zadd(store.index_key, {f"{user.pk}:old{n}": old + n for n in range(20)})
+
+    sizes, ids = [], []
+    for _ in range(6):
+        ids.append(services.login(user).session_id)
+        sizes.append(redis_server.zcard(store.index_key))
+
+    # Each login drops its own one past the list and 3 more, never all at once.
+    assert sizes == [17, 14, 11, 8, 5, 5]
+    assert [
+        m.decode().rpartition(":")[2] for m in redis_server.zrevrange(store.index_key, 0, -1)
+    ] == ids[::-1][:5]
+
+
 def redis_calls(redis_server):
     stats = redis_server.info("commandstats")
     return {name: s["calls"] for name, s in stats.items() if name != "cmdstat_info"}
