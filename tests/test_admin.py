@@ -411,31 +411,39 @@ def test_live_sessions_page_lists_the_newest_sessions_up_to_its_size_and_search_
     assert "Only the newest" not in found
 
 
-@pytest.mark.redis_store
-def test_the_redis_admin_index_keeps_only_the_sessions_the_page_lists(
-    make_user, redis_server, monkeypatch
-):
+@pytest.fixture
+def index_of_five(monkeypatch):
+    """Return the Redis store, its admin list (and so its index) cut to the newest 5 sessions."""
     store = get_store()
     assert isinstance(store, RedisStore)
     monkeypatch.setattr(RedisStore, "admin_list_size", 5)
+    return store
+
+
+def indexed_session_ids(redis_server, store):
+    """Return the session ids in the Redis admin index, newest first."""
+    members = redis_server.zrevrange(store.index_key, 0, -1)
+    return [m.decode().rpartition(":")[2] for m in members]
+
+
+@pytest.mark.redis_store
+def test_the_redis_admin_index_keeps_only_the_sessions_the_page_lists(
+    make_user, redis_server, index_of_five
+):
     user = make_user("many")
     ids = [services.login(user).session_id for _ in range(8)]
 
     # The index's memory is bounded by the list's size, whatever the number of sessions.
-    assert [
-        m.decode().rpartition(":")[2] for m in redis_server.zrevrange(store.index_key, 0, -1)
-    ] == (ids[::-1][:5])
+    assert indexed_session_ids(redis_server, index_of_five) == ids[::-1][:5]
     assert len(services.list_sessions(user)) == 8
 
 
 @pytest.mark.redis_store
 def test_an_index_longer_than_the_list_shrinks_a_batch_per_login(
-    make_user, redis_server, monkeypatch
+    make_user, redis_server, index_of_five, monkeypatch
 ):
     # As after an upgrade: the index holds an entry of every session, far past the list's size.
-    store = get_store()
-    assert isinstance(store, RedisStore)
-    monkeypatch.setattr(RedisStore, "admin_list_size", 5)
+    store = index_of_five
     monkeypatch.setattr("tokens.stores.redis.INDEX_TRIM_BATCH", 3)
     user = make_user("many")
     old = time.time() - 60
@@ -448,9 +456,7 @@ def test_an_index_longer_than_the_list_shrinks_a_batch_per_login(
 
     # Each login drops its own one past the list and 3 more, never all at once.
     assert sizes == [17, 14, 11, 8, 5, 5]
-    assert [
-        m.decode().rpartition(":")[2] for m in redis_server.zrevrange(store.index_key, 0, -1)
-    ] == ids[::-1][:5]
+    assert indexed_session_ids(redis_server, store) == ids[::-1][:5]
 
 
 def redis_calls(redis_server):
